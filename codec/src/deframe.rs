@@ -1,0 +1,188 @@
+//! Incremental deframing: bytes in, whole `u32 length ‖ payload` frames out, however
+//! the bytes were chunked (Slurm writes one message in 3-4 `send()`s).
+//!
+//! Memory stays bounded: a frame longer than `max_buffered` is not held whole; its
+//! first bytes are reported and the rest is skipped as it streams past.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::error::{DecodeError, ErrorKind};
+
+/// Slurm's MAX_MSG_SIZE: a receiver rejects longer length prefixes.
+pub const MAX_MSG_SIZE: u32 = 0x4000_0000;
+
+/// What the deframer produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deframed {
+    /// A complete frame, length prefix included.
+    Frame(Bytes),
+    /// A frame over the buffering limit: its first `head.len()` bytes (prefix
+    /// included); the remaining `len + 4 - head.len()` bytes are skipped.
+    Oversized { len: u32, head: Bytes },
+}
+
+#[derive(Debug)]
+pub struct Deframer {
+    buf: BytesMut,
+    /// Bytes of an oversized frame still to skip.
+    skip: u64,
+    max_buffered: usize,
+    /// Stream offset of `buf[0]` (bytes consumed so far).
+    consumed: u64,
+}
+
+impl Deframer {
+    pub fn new(max_buffered: usize) -> Self {
+        Deframer { buf: BytesMut::new(), skip: 0, max_buffered: max_buffered.max(64), consumed: 0 }
+    }
+
+    /// Offset in the stream of the next byte not yet returned in a frame.
+    pub fn stream_offset(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Sets the stream offset of the next byte (after skipping bytes elsewhere).
+    pub fn set_offset(&mut self, offset: u64) {
+        self.consumed = offset;
+    }
+
+    /// Bytes held waiting for the rest of a frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Adds bytes; skipped bytes of an oversized frame are dropped at once.
+    pub fn push(&mut self, mut data: &[u8]) {
+        if self.skip > 0 {
+            let n = (self.skip as usize).min(data.len());
+            self.skip -= n as u64;
+            self.consumed += n as u64;
+            data = &data[n..];
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Peeks at the length prefix, if 4 bytes are there.
+    pub fn peek_len(&self) -> Option<u32> {
+        (self.buf.len() >= 4).then(|| u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]))
+    }
+
+    /// The bytes held (for sniffing framing before the first frame).
+    pub fn peek(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The next frame if one is complete. `min_len`/`max_len` bound the length
+    /// prefix for the current framing; a violation is an error at the prefix.
+    pub fn next(&mut self, min_len: u32, max_len: u32) -> Option<Result<Deframed, DecodeError>> {
+        if self.skip > 0 {
+            return None;
+        }
+        let len = self.peek_len()?;
+        if looks_like_http(&self.buf) {
+            return Some(Err(DecodeError::new(0, ErrorKind::Http)));
+        }
+        if len > max_len {
+            return Some(Err(DecodeError::new(0, ErrorKind::LengthOverLimit { len: len as u64, limit: max_len as u64 })));
+        }
+        if len < min_len {
+            return Some(Err(DecodeError::new(0, ErrorKind::LengthUnderMinimum { len: len as u64, min: min_len as u64 })));
+        }
+        let total = 4 + len as usize;
+        if total > self.max_buffered {
+            let head_len = self.max_buffered.min(self.buf.len());
+            if head_len < self.max_buffered && self.buf.len() < total {
+                return None; // wait for a full head
+            }
+            let head = self.buf.split_to(head_len).freeze();
+            let rest = (total - head_len) as u64;
+            let have = (self.buf.len() as u64).min(rest);
+            self.buf.advance(have as usize);
+            self.skip = rest - have;
+            self.consumed += head_len as u64 + have;
+            return Some(Ok(Deframed::Oversized { len, head }));
+        }
+        if self.buf.len() < total {
+            self.buf.reserve(total - self.buf.len());
+            return None;
+        }
+        self.consumed += total as u64;
+        Some(Ok(Deframed::Frame(self.buf.split_to(total).freeze())))
+    }
+
+    /// Drops everything buffered (after an error, the stream is opaque).
+    pub fn clear(&mut self) {
+        self.consumed += self.buf.len() as u64;
+        self.buf.clear();
+    }
+}
+
+/// HTTP request methods a client could send to a Slurm port (legacy FLURM probes,
+/// curl); their first four bytes read as an absurd length prefix.
+pub fn looks_like_http(buf: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] =
+        [b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"HTTP"];
+    buf.len() >= 4 && METHODS.iter().any(|m| &buf[..4] == *m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn byte_at_a_time_equals_whole() {
+        let stream: Vec<u8> = [frame(b"hello"), frame(b""), frame(&[7; 300])].concat();
+        let mut whole = Deframer::new(1 << 20);
+        whole.push(&stream);
+        let mut a = Vec::new();
+        while let Some(f) = whole.next(0, MAX_MSG_SIZE) {
+            a.push(f.unwrap());
+        }
+        let mut bytewise = Deframer::new(1 << 20);
+        let mut b = Vec::new();
+        for byte in &stream {
+            bytewise.push(std::slice::from_ref(byte));
+            while let Some(f) = bytewise.next(0, MAX_MSG_SIZE) {
+                b.push(f.unwrap());
+            }
+        }
+        assert_eq!(a.len(), 3);
+        assert_eq!(a, b);
+        assert_eq!(bytewise.stream_offset(), stream.len() as u64);
+    }
+
+    #[test]
+    fn oversized_frame_is_skipped_not_held() {
+        let mut d = Deframer::new(100);
+        let big = frame(&[1; 1000]);
+        let next = frame(b"ok");
+        d.push(&big[..150]);
+        match d.next(0, MAX_MSG_SIZE).unwrap().unwrap() {
+            Deframed::Oversized { len, head } => {
+                assert_eq!(len, 1000);
+                assert_eq!(head.len(), 100);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(d.buffered() == 0);
+        d.push(&big[150..]);
+        d.push(&next);
+        assert_eq!(d.next(0, MAX_MSG_SIZE).unwrap().unwrap(), Deframed::Frame(Bytes::from(next)));
+    }
+
+    #[test]
+    fn insane_length_and_http_are_errors() {
+        let mut d = Deframer::new(1 << 20);
+        d.push(&[0x7f, 0, 0, 0, 1]);
+        assert_eq!(d.next(0, MAX_MSG_SIZE).unwrap().unwrap_err().reason(), "length_over_limit");
+        let mut h = Deframer::new(1 << 20);
+        h.push(b"GET /api/v1/health HTTP/1.1\r\n");
+        assert_eq!(h.next(0, MAX_MSG_SIZE).unwrap().unwrap_err().reason(), "http");
+    }
+}

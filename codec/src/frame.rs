@@ -1,0 +1,243 @@
+//! Frames (spec §3): normal (`u32 L ‖ header ‖ auth ‖ body`) and persist
+//! (`u32 L ‖ u16 msg_type ‖ body`). `Frame::decode` + `Frame::encode` are exact
+//! inverses: the length prefix, header and auth section are re-encoded from their
+//! fields, and modelled bodies from their typed fields.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::auth::AuthSection;
+use crate::error::{DecodeError, ErrorKind, Result};
+use crate::flags::HeaderFlags;
+use crate::header::Header;
+use crate::msg::Message;
+use crate::msg_type::{MsgType, Namespace};
+use crate::version::ProtocolVersion;
+use crate::wire::Reader;
+
+/// How a connection direction is framed right now.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Normal,
+    /// After PERSIST_INIT. `version` = the negotiated one (None when the handshake
+    /// was not seen, e.g. a capture that starts mid-connection).
+    Persist { ns: Namespace, version: Option<ProtocolVersion> },
+}
+
+/// The framing label used in output: "normal", "persist" or "dbd" (anything
+/// slurmdbd-specific: the msg_type-prefixed header or a DBD persistent connection).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FramingKind {
+    Normal,
+    Persist,
+    Dbd,
+}
+
+impl FramingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FramingKind::Normal => "normal",
+            FramingKind::Persist => "persist",
+            FramingKind::Dbd => "dbd",
+        }
+    }
+}
+
+/// What precedes the body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrameHead {
+    Normal { header: Header, auth: AuthSection },
+    Persist { msg_type: MsgType, ns: Namespace, version: Option<ProtocolVersion> },
+}
+
+/// A body: typed when modelled and decodable, else the raw bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    Raw(Bytes),
+    Msg(Box<Message>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    pub head: FrameHead,
+    pub body: Body,
+    /// Bytes after body_length (accepted by upstream 22.05.0–22.05.10 only).
+    pub trailing: Bytes,
+    /// Why a modelled body stayed raw (the frame itself still round-trips).
+    pub body_error: Option<DecodeError>,
+}
+
+impl Frame {
+    /// Decodes one whole frame (length prefix included) under `framing`.
+    pub fn decode(raw: Bytes, framing: Framing) -> Result<Frame> {
+        let mut r = Reader::new(raw);
+        let len = r.u32()?;
+        if len as usize != r.remaining() {
+            return Err(DecodeError::new(0, ErrorKind::Truncated { needed: len as usize + 4, available: r.remaining() + 4 }));
+        }
+        match framing {
+            Framing::Normal => {
+                let header = Header::decode(&mut r)?;
+                let auth = AuthSection::decode(
+                    &mut r,
+                    header.body_length,
+                    header.flags.contains(HeaderFlags::NO_AUTH_CRED),
+                )?;
+                let base = r.offset();
+                let body = r.bytes(header.body_length as usize)?;
+                let trailing = r.rest();
+                let ns = if header.dbd_msg_type.is_some() { Namespace::Dbd } else { Namespace::Slurm };
+                let (body, body_error) = typed_body(header.msg_type, ns, Some(header.version), body, base);
+                Ok(Frame { head: FrameHead::Normal { header, auth }, body, trailing, body_error })
+            }
+            Framing::Persist { ns, version } => {
+                let at = r.offset();
+                let msg_type = MsgType(r.u16().map_err(|_| DecodeError::new(at, ErrorKind::LengthUnderMinimum { len: len as u64, min: 2 }))?);
+                let base = r.offset();
+                let body = r.rest();
+                let (body, body_error) = typed_body(msg_type, ns, version, body, base);
+                Ok(Frame { head: FrameHead::Persist { msg_type, ns, version }, body, trailing: Bytes::new(), body_error })
+            }
+        }
+    }
+
+    /// Re-encodes the frame: prefix, head and body from their fields.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let start = out.len();
+        out.put_u32(0);
+        match &self.head {
+            FrameHead::Normal { header, auth } => {
+                header.encode(out);
+                auth.encode(out);
+            }
+            FrameHead::Persist { msg_type, .. } => out.put_u16(msg_type.0),
+        }
+        match &self.body {
+            Body::Raw(b) => out.put_slice(b),
+            Body::Msg(m) => m.encode(out, self.version().unwrap_or(ProtocolVersion::V22_05)),
+        }
+        out.put_slice(&self.trailing);
+        let len = (out.len() - start - 4) as u32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.encode(&mut out);
+        out.freeze()
+    }
+
+    pub fn msg_type(&self) -> MsgType {
+        match &self.head {
+            FrameHead::Normal { header, .. } => header.msg_type,
+            FrameHead::Persist { msg_type, .. } => *msg_type,
+        }
+    }
+
+    /// The version the body is packed at, if known.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        match &self.head {
+            FrameHead::Normal { header, .. } => Some(header.version),
+            FrameHead::Persist { version, .. } => *version,
+        }
+    }
+
+    pub fn namespace(&self) -> Namespace {
+        match &self.head {
+            FrameHead::Normal { header, .. } if header.dbd_msg_type.is_some() => Namespace::Dbd,
+            FrameHead::Normal { .. } => Namespace::Slurm,
+            FrameHead::Persist { ns, .. } => *ns,
+        }
+    }
+
+    pub fn framing_kind(&self) -> FramingKind {
+        match &self.head {
+            FrameHead::Normal { header, .. } if header.dbd_msg_type.is_some() => FramingKind::Dbd,
+            FrameHead::Normal { .. } => FramingKind::Normal,
+            FrameHead::Persist { ns: Namespace::Dbd, .. } => FramingKind::Dbd,
+            FrameHead::Persist { .. } => FramingKind::Persist,
+        }
+    }
+
+    pub fn header(&self) -> Option<&Header> {
+        match &self.head {
+            FrameHead::Normal { header, .. } => Some(header),
+            FrameHead::Persist { .. } => None,
+        }
+    }
+
+    pub fn message(&self) -> Option<&Message> {
+        match &self.body {
+            Body::Msg(m) => Some(m),
+            Body::Raw(_) => None,
+        }
+    }
+
+    /// The body's wire bytes (re-encoded when typed).
+    pub fn body_bytes(&self) -> Bytes {
+        match &self.body {
+            Body::Raw(b) => b.clone(),
+            Body::Msg(m) => {
+                let mut out = BytesMut::new();
+                m.encode(&mut out, self.version().unwrap_or(ProtocolVersion::V22_05));
+                out.freeze()
+            }
+        }
+    }
+}
+
+/// Decodes a body when its type is modelled. With an unknown version (persist
+/// frames seen without their handshake) each release's layout is tried, oldest first.
+fn typed_body(
+    msg_type: MsgType,
+    ns: Namespace,
+    version: Option<ProtocolVersion>,
+    body: Bytes,
+    base: usize,
+) -> (Body, Option<DecodeError>) {
+    if !Message::is_modelled(msg_type) {
+        return (Body::Raw(body), None);
+    }
+    let candidates: &[ProtocolVersion] = match &version {
+        Some(v) => std::slice::from_ref(v),
+        None => &ProtocolVersion::MODERN,
+    };
+    let mut first_err = None;
+    for &v in candidates {
+        match Message::decode(msg_type, ns, v, body.clone(), base) {
+            None => return (Body::Raw(body), None),
+            Some(Ok(m)) => return (Body::Msg(Box::new(m)), None),
+            Some(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    (Body::Raw(body), first_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_2024_without_auth_roundtrips() {
+        // Legacy FLURM's 2024: 16-byte header, no auth section, u32 show_flags.
+        let wire = Bytes::from_static(&[
+            0, 0, 0, 0x14, 0x26, 0, 0, 0, 0x07, 0xe8, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let f = Frame::decode(wire.clone(), Framing::Normal).unwrap();
+        assert_eq!(f.head, FrameHead::Normal {
+            header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType(2024), 4),
+            auth: AuthSection::Absent,
+        });
+        assert_eq!(f.to_bytes(), wire);
+    }
+
+    #[test]
+    fn persist_rc_is_typed_and_exact() {
+        let wire = Bytes::from_static(&[0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x26, 0]);
+        let f = Frame::decode(wire.clone(), Framing::Persist { ns: Namespace::Slurm, version: None }).unwrap();
+        assert!(matches!(f.message(), Some(Message::PersistRc(rc)) if rc.rc == 0));
+        assert_eq!(f.to_bytes(), wire);
+    }
+}
