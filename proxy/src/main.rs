@@ -1,1 +1,38 @@
-fn main(){}
+//! `fedproxy`: transparent interop proxy beside slurmctld.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Transparent interop proxy for Slurm federations: relays slurmctld's traffic,
+/// decodes every RPC byte-exactly, exports Prometheus metrics, and replays captures.
+#[derive(Parser)]
+#[command(name = "fedproxy", version, about, long_about = None)]
+struct Cli {
+    /// Log format for `run` (text or json).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy beside slurmctld (inbound, outbound and static-route listeners,
+    /// admin HTTP with /metrics, /live, /ready).
+    Run(fedproxy::run::RunArgs),
+
+    /// Decode every frame of every TCP connection in pcap/pcapng captures, re-encode
+    /// it and compare with the captured bytes.
+    Replay(fedproxy::replay::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => fedproxy::run::main(args, &cli.log_format),
+        Command::Replay(args) => fedproxy::replay::main(args),
+    }
+}
+
