@@ -40,6 +40,8 @@ pub enum ConnKind {
     DbdPersist,
     /// Any other persistent connection (ACCT_UPDATE, HA, …).
     OtherPersist,
+    /// Not Slurm at all: an HTTP request (e.g. a legacy FLURM federation probe).
+    Http,
 }
 
 impl ConnKind {
@@ -50,11 +52,18 @@ impl ConnKind {
             ConnKind::FedPersist => "fed_persist",
             ConnKind::DbdPersist => "dbd_persist",
             ConnKind::OtherPersist => "other_persist",
+            ConnKind::Http => "http",
         }
     }
 
-    pub const ALL: [ConnKind; 5] =
-        [ConnKind::Unknown, ConnKind::Oneshot, ConnKind::FedPersist, ConnKind::DbdPersist, ConnKind::OtherPersist];
+    pub const ALL: [ConnKind; 6] = [
+        ConnKind::Unknown,
+        ConnKind::Oneshot,
+        ConnKind::FedPersist,
+        ConnKind::DbdPersist,
+        ConnKind::OtherPersist,
+        ConnKind::Http,
+    ];
 
     fn of(t: PersistType) -> ConnKind {
         match t {
@@ -90,6 +99,9 @@ pub enum ConnEvent {
     Oversized { dir: Direction, stream_offset: u64, len: u32, msg_type: Option<MsgType>, framing: FramingKind },
     /// Decoding failed; this direction is opaque from here on (bytes still flow).
     Error { dir: Direction, stream_offset: u64, error: DecodeError },
+    /// The connection opened with an HTTP request, not a Slurm frame: both
+    /// directions are passed through undecoded. `request_line` is its first line.
+    Http { dir: Direction, request_line: String },
     /// Bytes skipped to find the first frame boundary (mid-stream start only).
     Resync { dir: Direction, skipped: usize },
     /// The side the caller called "client" is the server: directions are swapped
@@ -228,6 +240,9 @@ impl Connection {
             let item = match self.deframer[i].next(min, max) {
                 None => return,
                 Some(Ok(item)) => item,
+                Some(Err(e)) if offset == 0 && e.kind == crate::error::ErrorKind::Http => {
+                    return self.http(d, out);
+                }
                 Some(Err(e)) => return self.fail(d, offset, e, out),
             };
             match item {
@@ -267,33 +282,38 @@ impl Connection {
         out.push(ConnEvent::Error { dir: d, stream_offset, error });
     }
 
+    fn http(&mut self, d: Direction, out: &mut Vec<ConnEvent>) {
+        let buf = self.deframer[d.index()].peek();
+        let end = buf.iter().take(256).position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len().min(256));
+        let request_line = String::from_utf8_lossy(&buf[..end]).into_owned();
+        self.kind = ConnKind::Http;
+        for i in 0..2 {
+            self.state[i] = DirState::Opaque;
+            self.deframer[i].clear();
+        }
+        out.push(ConnEvent::Http { dir: d, request_line });
+    }
+
     /// Mid-stream: decides framing from the first bytes, skipping to the first
     /// plausible frame boundary if the stream starts inside a frame.
     fn sniff(&mut self, d: Direction, out: &mut Vec<ConnEvent>) -> Option<Framing> {
-        // The other direction may already have told us.
-        if let DirState::Framed(f) = self.state[d.reverse().index()] {
-            if self.deframer[d.index()].peek().len() >= 6 && classify(self.deframer[d.index()].peek()).is_some() {
-                return classify(self.deframer[d.index()].peek()).map(|f2| self.complete(f2)).or(Some(f));
-            }
-        }
         let buf = self.deframer[d.index()].peek();
         if buf.len() < 6 {
             return None;
         }
-        if let Some(f) = classify(buf) {
-            return Some(self.complete(f));
-        }
         // Look for a boundary within the first 64 KiB held.
         let limit = buf.len().saturating_sub(6).min(64 * 1024);
-        for skip in 1..=limit {
-            if let Some(f) = classify(&buf[skip..]) {
-                let n = skip;
-                self.skip_bytes(d, n);
-                out.push(ConnEvent::Resync { dir: d, skipped: n });
-                return Some(self.complete(f));
-            }
+        let (skip, found) = (0..=limit).find_map(|skip| classify(&buf[skip..]).map(|f| (skip, f)))?;
+        if skip > 0 {
+            self.skip_bytes(d, skip);
+            out.push(ConnEvent::Resync { dir: d, skipped: skip });
         }
-        None
+        // A persist frame's namespace and version follow the other direction's
+        // (PERSIST_RC 1433 exists in both numberings).
+        Some(match (found, self.state[d.reverse().index()]) {
+            (Framing::Persist { .. }, DirState::Framed(other @ Framing::Persist { .. })) => other,
+            (f, _) => self.complete(f),
+        })
     }
 
     fn skip_bytes(&mut self, d: Direction, n: usize) {

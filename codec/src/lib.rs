@@ -24,9 +24,9 @@ pub mod version;
 pub mod wire;
 
 pub use error::{DecodeError, ErrorKind};
-// pub use flags::HeaderFlags;
-// pub use msg_type::MsgType;
-// pub use version::ProtocolVersion;
+pub use flags::HeaderFlags;
+pub use msg_type::MsgType;
+pub use version::ProtocolVersion;
 
 /// Which way bytes flow on a TCP connection: the client is the side that opened it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

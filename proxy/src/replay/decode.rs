@@ -1,0 +1,167 @@
+//! Offline decoding of a capture: every TCP connection through the codec's
+//! connection state machine, every frame re-encoded and compared.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, StreamStart};
+use slurm_codec::frame::{Frame, FramingKind};
+use slurm_codec::msg::PersistInit;
+use slurm_codec::{DecodeError, Direction, MsgType, ProtocolVersion};
+
+use crate::capture::{Capture, TcpConnection};
+
+/// Offline, frames are held whole up to this size (a live proxy uses less).
+const REPLAY_MAX_FRAME: usize = 64 << 20;
+
+/// One decoded frame.
+#[derive(Debug, Clone)]
+pub struct ReplayedFrame {
+    pub dir: Direction,
+    /// Capture time of the packet that completed the frame.
+    pub ts: f64,
+    pub stream_offset: u64,
+    pub frame_len: usize,
+    pub frame: Frame,
+    pub exact: bool,
+}
+
+/// A frame too large to decode whole (only its type is known).
+#[derive(Debug, Clone)]
+pub struct OversizedFrame {
+    pub dir: Direction,
+    pub ts: f64,
+    pub len: u32,
+    pub msg_type: Option<MsgType>,
+    pub framing: FramingKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayError {
+    pub dir: Direction,
+    pub ts: f64,
+    pub stream_offset: u64,
+    pub error: DecodeError,
+}
+
+/// One TCP connection, decoded.
+#[derive(Debug, Clone)]
+pub struct ReplayedConnection {
+    pub id: usize,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub saw_syn: bool,
+    pub first_ts: f64,
+    pub kind: ConnKind,
+    /// The PERSIST_INIT that opened it, when seen.
+    pub persist_init: Option<PersistInit>,
+    pub frames: Vec<ReplayedFrame>,
+    pub oversized: Vec<OversizedFrame>,
+    pub errors: Vec<ReplayError>,
+    pub resynced_bytes: usize,
+    pub missing_bytes: u64,
+    /// Bytes of a frame still incomplete when the capture ended.
+    pub incomplete_bytes: usize,
+    /// Bytes that were not decoded (after an error).
+    pub undecoded_bytes: [u64; 2],
+    /// First line of an HTTP request, when the connection was HTTP, not Slurm.
+    pub http_request: Option<String>,
+    /// Client and server were told apart from the content (no SYN seen).
+    pub reoriented: bool,
+}
+
+impl ReplayedConnection {
+    pub fn exact_frames(&self) -> usize {
+        self.frames.iter().filter(|f| f.exact).count()
+    }
+}
+
+/// Decodes every connection of a capture. Connections seen from their SYN go
+/// first; the header version they use is the hint for persistent connections
+/// picked up mid-stream (whose negotiated version was never seen).
+pub fn replay_capture(mut capture: Capture) -> Vec<ReplayedConnection> {
+    let mut out: Vec<Option<ReplayedConnection>> = vec![None; capture.connections.len()];
+    let mut versions: HashMap<ProtocolVersion, usize> = HashMap::new();
+    for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| c.saw_syn) {
+        let r = replay_connection(c, None);
+        for f in &r.frames {
+            if let Some(h) = f.frame.header() {
+                *versions.entry(h.version).or_default() += 1;
+            }
+        }
+        out[i] = Some(r);
+    }
+    let hint = versions.into_iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| v);
+    for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| !c.saw_syn) {
+        out[i] = Some(replay_connection(c, hint));
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// Decodes one connection, flipping its orientation if the content says the
+/// provisional client is the server.
+pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVersion>) -> ReplayedConnection {
+    let start = if c.saw_syn { StreamStart::Beginning } else { StreamStart::MidStream };
+    let mut conn = Connection::new(ConnConfig { start, max_buffered: REPLAY_MAX_FRAME, version_hint });
+    let mut r = ReplayedConnection {
+        id: c.id,
+        client: c.client,
+        server: c.server,
+        saw_syn: c.saw_syn,
+        first_ts: c.first_ts,
+        kind: ConnKind::Unknown,
+        persist_init: None,
+        frames: Vec::new(),
+        oversized: Vec::new(),
+        errors: Vec::new(),
+        resynced_bytes: 0,
+        missing_bytes: c.missing_bytes(),
+        incomplete_bytes: 0,
+        undecoded_bytes: [0, 0],
+        http_request: None,
+        reoriented: false,
+    };
+    let mut events = Vec::new();
+    for seg in &c.segments {
+        if conn.is_opaque(seg.dir) {
+            let d = if r.reoriented { seg.dir.reverse() } else { seg.dir };
+            r.undecoded_bytes[d.index()] += seg.data.len() as u64;
+            continue;
+        }
+        conn.feed(seg.dir, &seg.data, &mut events);
+        for ev in events.drain(..) {
+            match ev {
+                ConnEvent::Frame(o) => {
+                    let exact = o.is_exact();
+                    r.frames.push(ReplayedFrame {
+                        dir: o.dir,
+                        ts: seg.ts,
+                        stream_offset: o.stream_offset,
+                        frame_len: o.raw.len(),
+                        frame: o.frame,
+                        exact,
+                    });
+                }
+                ConnEvent::Oversized { dir, len, msg_type, framing, .. } => {
+                    r.oversized.push(OversizedFrame { dir, ts: seg.ts, len, msg_type, framing })
+                }
+                ConnEvent::Error { dir, stream_offset, error } => {
+                    r.errors.push(ReplayError { dir, ts: seg.ts, stream_offset, error })
+                }
+                ConnEvent::Resync { skipped, .. } => r.resynced_bytes += skipped,
+                ConnEvent::Reoriented => r.reoriented = true,
+                ConnEvent::PersistEstablished { init, .. } => r.persist_init = Some(init),
+                ConnEvent::PersistRefused { .. } => {}
+                ConnEvent::Http { request_line, .. } => r.http_request = Some(request_line),
+            }
+        }
+    }
+    r.incomplete_bytes = conn.buffered();
+    r.kind = conn.kind();
+    if r.reoriented {
+        c.flip();
+        r.client = c.client;
+        r.server = c.server;
+    }
+    r
+}
