@@ -1,0 +1,50 @@
+# fedproxy — make targets. `make demo` and `make test` are the two set-up commands
+# for a fresh Debian machine with the Rust toolchain (see README.md).
+
+CARGO      ?= cargo
+FEDPROXY   := target/release/fedproxy
+CAPTURES   := captures/slurm-22.05/*.pcap
+# The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
+LAB        ?= 1
+
+.PHONY: all build demo test test-unit test-lab lab lab-down bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked -p fedproxy
+
+## demo: replay the bundled federation captures and show the decoded conversation
+demo: build
+	@echo "== fedproxy replay: every frame decoded, re-encoded and compared"
+	$(FEDPROXY) replay $(CAPTURES)
+	@echo
+	@echo "== the conversation between the two controllers (federation persistent connections)"
+	$(FEDPROXY) replay --conversation --peers-only $(CAPTURES)
+
+## test: unit, property and capture tests; then the real-Slurm lab tests
+test: test-unit
+ifeq ($(LAB),1)
+	$(MAKE) test-lab
+endif
+
+test-unit:
+	$(CARGO) test --release --locked --workspace
+
+test-lab: build
+	scripts/install-lab-deps
+	scripts/lab-test
+
+## lab: a real two-cluster Slurm federation with a fedproxy beside each slurmctld
+lab: build
+	scripts/lab up
+
+lab-down:
+	scripts/lab down
+
+## bench: criterion benchmarks of the codec
+bench:
+	$(CARGO) bench --locked -p fedproxy --bench codec_roundtrip
+
+clean:
+	$(CARGO) clean
