@@ -158,9 +158,8 @@ impl Building {
     /// A pure SYN on a known tuple opens a new connection unless it repeats
     /// this connection's own SYN (same sender, same initial sequence number).
     fn is_reused_by(&self, pkt: &TcpPacket<'_>) -> bool {
-        let retransmitted_syn = self.conn.saw_syn
-            && pkt.src == self.conn.client
-            && self.client_isn == Some(pkt.seq);
+        let retransmitted_syn =
+            self.conn.saw_syn && pkt.src == self.conn.client && self.client_isn == Some(pkt.seq);
         self.closing || !retransmitted_syn
     }
 
@@ -175,7 +174,11 @@ impl Building {
     }
 
     fn on_packet(&mut self, ts: f64, pkt: &TcpPacket<'_>) {
-        let side = if pkt.src == self.conn.client { C2S } else { S2C };
+        let side = if pkt.src == self.conn.client {
+            C2S
+        } else {
+            S2C
+        };
         let other = 1 - side;
         self.conn.last_ts = ts;
         let stats = if side == C2S {

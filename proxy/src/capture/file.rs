@@ -74,9 +74,7 @@ fn walk_pcap<'a>(
 ) -> Result<(), CaptureError> {
     let (mut rem, header) = match parse_pcap_header(bytes) {
         Ok(ok) => ok,
-        Err(nom::Err::Incomplete(_)) => {
-            return Err(CaptureError::TooShort { len: bytes.len() })
-        }
+        Err(nom::Err::Incomplete(_)) => return Err(CaptureError::TooShort { len: bytes.len() }),
         Err(e) => {
             return Err(CaptureError::Malformed {
                 offset: 0,
@@ -87,7 +85,11 @@ fn walk_pcap<'a>(
     };
     // The upper bits of the header's link type may carry FCS information.
     let linktype = (header.network.0 as u32) & 0xffff;
-    let frac_scale = if header.is_nanosecond_precision() { 1e9 } else { 1e6 };
+    let frac_scale = if header.is_nanosecond_precision() {
+        1e9
+    } else {
+        1e6
+    };
     type FrameParser = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
     let parse: FrameParser = if header.is_modified_format() {
         parse_pcap_frame_modified

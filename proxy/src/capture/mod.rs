@@ -67,13 +67,20 @@ pub struct Capture {
 /// Why a capture could not be read.
 #[derive(Debug)]
 pub enum CaptureError {
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Fewer bytes than a file header.
     TooShort { len: usize },
     /// The first four bytes are neither a pcap nor a pcapng magic number.
     BadMagic { magic: [u8; 4] },
     /// A block or header that does not parse; `record` is 1-based (0 = file header).
-    Malformed { offset: usize, record: u64, reason: String },
+    Malformed {
+        offset: usize,
+        record: u64,
+        reason: String,
+    },
 }
 
 impl fmt::Display for CaptureError {
@@ -92,7 +99,10 @@ impl fmt::Display for CaptureError {
                 offset,
                 record,
                 reason,
-            } => write!(f, "malformed capture at byte {offset} (record {record}): {reason}"),
+            } => write!(
+                f,
+                "malformed capture at byte {offset} (record {record}): {reason}"
+            ),
         }
     }
 }

@@ -252,7 +252,10 @@ mod tests {
     }
 
     fn s(out: Vec<Bytes>) -> String {
-        out.iter().map(|b| std::str::from_utf8(b).unwrap()).collect::<Vec<_>>().join("|")
+        out.iter()
+            .map(|b| std::str::from_utf8(b).unwrap())
+            .collect::<Vec<_>>()
+            .join("|")
     }
 
     #[test]
