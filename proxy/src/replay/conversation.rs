@@ -19,6 +19,14 @@ pub struct Peers {
 impl Peers {
     pub fn learn(conns: &[ReplayedConnection]) -> Peers {
         let mut p = Peers::default();
+        p.add(conns);
+        p
+    }
+
+    /// Adds what a capture's PERSIST_INITs say (several files of one site can be
+    /// combined: a file without the handshake borrows the names from another).
+    pub fn add(&mut self, conns: &[ReplayedConnection]) {
+        let p = self;
         for c in conns {
             if let (ConnKind::FedPersist, Some(init)) = (c.kind, &c.persist_init) {
                 if let Some(name) = init.cluster_name.text() {
@@ -26,7 +34,6 @@ impl Peers {
                 }
             }
         }
-        p
     }
 
     fn server(&self, c: &ReplayedConnection) -> String {
@@ -58,8 +65,7 @@ pub struct ConversationFilter {
 }
 
 /// Renders the conversation of a capture, messages in capture order.
-pub fn render(file: &str, conns: &[ReplayedConnection], filter: ConversationFilter) -> String {
-    let peers = Peers::learn(conns);
+pub fn render(file: &str, conns: &[ReplayedConnection], peers: &Peers, filter: ConversationFilter) -> String {
     let t0 = conns.iter().map(|c| c.first_ts).fold(f64::INFINITY, f64::min);
     let mut lines: Vec<(f64, usize, String)> = Vec::new();
     for c in conns {

@@ -41,21 +41,26 @@ pub fn main(args: ReplayArgs) -> ExitCode {
     let mut totals = Totals::default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut replayed = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let file = path.display().to_string();
-        let capture = match read_capture(path) {
-            Ok(c) => c,
+        match read_capture(path) {
+            Ok(capture) => replayed.push((path.display().to_string(), replay_capture(capture))),
             Err(e) => {
-                let _ = out.flush();
-                eprintln!("fedproxy replay: cannot read {file}: {e}");
+                eprintln!("fedproxy replay: cannot read {}: {e}", path.display());
                 return ExitCode::from(2);
             }
-        };
-        let conns = replay_capture(capture);
-        totals.add(&conns);
+        }
+    }
+    let mut peers = conversation::Peers::default();
+    for (_, conns) in &replayed {
+        peers.add(conns);
+    }
+    for (file, conns) in &replayed {
+        let (file, conns) = (file.as_str(), conns.as_slice());
+        totals.add(conns);
         let text = if args.json {
             let mut s = String::new();
-            for c in &conns {
+            for c in conns {
                 if let Some(line) = &c.http_request {
                     let v = serde_json::json!({"file": file, "conn": c.id, "client": c.client.to_string(),
                         "server": c.server.to_string(), "conn_kind": "http", "http_request": line});
@@ -63,19 +68,19 @@ pub fn main(args: ReplayArgs) -> ExitCode {
                     s.push('\n');
                 }
                 for f in &c.frames {
-                    s.push_str(&json::frame_json(&file, c, f).to_string());
+                    s.push_str(&json::frame_json(file, c, f).to_string());
                     s.push('\n');
                 }
                 for e in &c.errors {
-                    s.push_str(&json::error_json(&file, c, e).to_string());
+                    s.push_str(&json::error_json(file, c, e).to_string());
                     s.push('\n');
                 }
             }
             s
         } else if args.conversation {
-            conversation::render(&file, &conns, conversation::ConversationFilter { peers_only: args.peers_only })
+            conversation::render(file, conns, &peers, conversation::ConversationFilter { peers_only: args.peers_only })
         } else {
-            summary::render(&file, &conns)
+            summary::render(file, conns)
         };
         if out.write_all(text.as_bytes()).is_err() {
             return ExitCode::from(1); // stdout closed (e.g. piped to head)
