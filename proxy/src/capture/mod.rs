@@ -1,10 +1,10 @@
 //! Capture reader: pcap/pcapng file → TCP connections with reassembled,
 //! in-order byte streams, segmented as captured.
 //!
-//! * [`file`] walks pcap/pcapng records (pcap-parser),
-//! * [`link`] slices link/IP/TCP headers (etherparse),
-//! * [`reassembly`] puts one direction's segments in order,
-//! * [`connection`] groups packets into connections.
+//! * `file` walks pcap/pcapng records (pcap-parser),
+//! * `link` slices link/IP/TCP headers (etherparse),
+//! * `reassembly` puts one direction's segments in order,
+//! * `connection` groups packets into connections.
 //!
 //! ```no_run
 //! let cap = fedproxy::capture::read_capture("captures/slurm-22.05/fed_info.pcap".as_ref())?;
