@@ -37,7 +37,9 @@ prop_compose! {
         flags in any::<u16>(),
         dbd in any::<bool>(),
         msg_index in any::<u16>(),
-        msg_type in 1000u16..11000,
+        // Message numbers never collide with version values (0x2400..=0x2D00):
+        // that is what lets a decoder tell the slurmdbd prefix from a version.
+        msg_type in prop_oneof![1000u16..9000, 10001u16..10004],
         body_length in 0u32..64,
         fwd_cnt in prop_oneof![Just(0u16), 1u16..4],
         nodelist in packstr(),
