@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use slurm_codec::conn::ConnKind;
 use slurm_codec::frame::Frame;
+use slurm_codec::msg::Message;
 use slurm_codec::Direction;
 
 use super::decode::ReplayedConnection;
@@ -31,6 +32,17 @@ impl Peers {
             if let (ConnKind::FedPersist, Some(init)) = (c.kind, &c.persist_init) {
                 if let Some(name) = init.cluster_name.text() {
                     p.by_port.insert(init.port, name);
+                }
+            }
+            // RESPONSE_FED_INFO names every cluster with its SlurmctldPort.
+            for f in &c.frames {
+                if let Some(Message::FedInfoResponse(r)) = f.frame.message() {
+                    let clusters = r.federation.iter().filter_map(|f| f.cluster_list.0.as_ref()).flatten().flatten();
+                    for cl in clusters {
+                        if let (Some(name), Ok(port)) = (cl.name.text(), u16::try_from(cl.control_port)) {
+                            p.by_port.entry(port).or_insert(name);
+                        }
+                    }
                 }
             }
         }
@@ -98,7 +110,8 @@ pub fn render(file: &str, conns: &[ReplayedConnection], peers: &Peers, filter: C
 /// One message in a few words: the typed summary when modelled, else the name.
 pub fn describe(frame: &Frame) -> String {
     let name = frame.msg_type().display_in(frame.namespace());
-    // TODO(typed summaries): use Message::summary() once every family has one.
-    let _ = frame.message();
-    name
+    match frame.message() {
+        Some(m) => m.summary(),
+        None => name,
+    }
 }
