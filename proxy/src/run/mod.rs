@@ -1,16 +1,222 @@
-//! `fedproxy run` (being written).
+//! `fedproxy run`: the proxy daemon beside slurmctld.
+//!
+//! * [`config`] — the TOML file (`fedproxy.example.toml` documents every key);
+//! * [`listener`] — binding, accept loops, one connection's life;
+//! * [`connect`] — upstream connects (timeout, TCP_NODELAY, keepalive);
+//! * [`orig_dst`] — SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST;
+//! * [`loop_guard`] — refusing connections that would loop into the proxy;
+//! * [`relay`] — the full-duplex byte relay;
+//! * [`observe`] — the codec watching a copy of the bytes, feeding metrics;
+//! * [`metrics`] — every metric, in one place (`docs/metrics.md`);
+//! * [`admin`] — `/metrics`, `/live`, `/ready`;
+//! * [`shutdown`] — SIGTERM/SIGINT drain.
+//!
+//! Tests start the proxy in-process with [`Proxy::start`] on port 0 and read the
+//! bound addresses back.
 
+pub mod admin;
+pub mod config;
+pub mod connect;
+pub mod listener;
+pub mod loop_guard;
+pub mod metrics;
+pub mod observe;
+pub mod orig_dst;
+pub mod relay;
+pub mod shutdown;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-#[derive(clap::Args)]
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+pub use config::{Config, ConfigError};
+pub use metrics::Metrics;
+
+use admin::AdminState;
+use listener::{ListenerCtx, Shared};
+use loop_guard::LoopGuard;
+use shutdown::Drain;
+
+#[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Configuration file (TOML).
+    /// Configuration file (TOML); see fedproxy.example.toml.
     #[arg(long, short)]
     pub config: PathBuf,
+
+    /// Only read and validate the configuration, then exit (0 = valid).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
-pub fn main(_args: RunArgs, _log_format: &str) -> ExitCode {
-    eprintln!("fedproxy run: not built yet");
-    ExitCode::FAILURE
+/// A running proxy: every listener bound, accept loops and admin server spawned
+/// on the current tokio runtime.
+pub struct Proxy {
+    admin_addr: SocketAddr,
+    listeners: Vec<(String, SocketAddr)>,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Binds every listener (relay listeners first, then admin) and starts
+    /// serving. `/ready` turns 200 once this returns. Errors name the config key.
+    pub async fn start(cfg: Config) -> Result<Proxy, String> {
+        cfg.validate().map_err(|e| e.to_string())?;
+        let metrics = Arc::new(Metrics::new());
+        let drain = Arc::new(Drain::new());
+        let mut bound = Vec::new();
+        for spec in cfg.listeners() {
+            let l = listener::bind(spec.listen, &spec.key)?;
+            let addr = l.local_addr().map_err(|e| format!("{}: {e}", spec.key))?;
+            bound.push((spec, l, addr));
+        }
+        let admin_listener = listener::bind(cfg.admin.listen, "admin.listen")?;
+        let admin_addr = admin_listener.local_addr().map_err(|e| format!("admin.listen: {e}"))?;
+
+        let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.2).collect();
+        own.push(admin_addr);
+        let guard = Arc::new(LoopGuard::new(own));
+        let shared = Arc::new(Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone()));
+
+        let mut tasks = Vec::new();
+        let mut listeners = Vec::new();
+        for (spec, l, addr) in bound {
+            info!(listener = %spec.name, addr = %addr, key = %spec.key, upstream = %upstream_label(&spec.kind), "listening");
+            listeners.push((spec.name.clone(), addr));
+            let ctx = Arc::new(ListenerCtx::new(spec, &metrics));
+            tasks.push(tokio::spawn(listener::accept_loop(l, ctx, shared.clone())));
+        }
+        info!(listener = "admin", addr = %admin_addr, key = "admin.listen", allow_remote = cfg.admin.allow_remote,
+            "admin server listening (/metrics, /live, /ready)");
+        let state = Arc::new(AdminState { metrics: metrics.clone(), drain: drain.clone(), allow_remote: cfg.admin.allow_remote });
+        tasks.push(tokio::spawn(admin::serve(admin_listener, state)));
+        drain.set_ready();
+        metrics.ready.set(1);
+        Ok(Proxy { admin_addr, listeners, shared, tasks })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The bound address of a relay listener by its `listener` label
+    /// (`inbound`, `outbound`, a route's name or `route-<index>`).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+
+    /// Every relay listener: (label, bound address).
+    pub fn listeners(&self) -> &[(String, SocketAddr)] {
+        &self.listeners
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Relayed connections still open (including ones connecting upstream).
+    pub fn open_connections(&self) -> usize {
+        self.shared.drain.open_connections()
+    }
+
+    /// Stops accepting and turns `/ready` to 503; connections go on.
+    pub fn start_drain(&self) {
+        if !self.shared.drain.is_draining() {
+            info!("draining: stopped accepting, /ready now 503");
+        }
+        self.shared.drain.start();
+        self.shared.metrics.ready.set(0);
+    }
+
+    /// Drains (up to `relay.drain_timeout_ms`), then stops the admin server and
+    /// every task. True when all connections ended before the timeout.
+    pub async fn shutdown(self) -> bool {
+        self.start_drain();
+        let clean = self.shared.drain.wait(self.shared.relay.drain_timeout()).await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        clean
+    }
+}
+
+fn upstream_label(kind: &config::ListenerKind) -> String {
+    match kind {
+        config::ListenerKind::Inbound { upstream } | config::ListenerKind::Route { upstream } => upstream.to_string(),
+        config::ListenerKind::Outbound => "original destination".into(),
+    }
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if format == "json" {
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// `fedproxy run`. Exit codes: 0 after a drain (or a valid `--check-config`),
+/// 1 when a listener cannot be bound, 2 for a bad configuration.
+pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
+    init_logging(log_format);
+    let cfg = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{}: OK ({} relay listeners, admin on {})", args.config.display(), cfg.listeners().len(), cfg.admin.listen);
+        return ExitCode::SUCCESS;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the tokio runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(run(cfg));
+    rt.shutdown_background();
+    code
+}
+
+async fn run(cfg: Config) -> ExitCode {
+    // Handlers first: a SIGTERM right after start must drain, not kill.
+    let mut signals = match shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    let proxy = match Proxy::start(cfg).await {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sig = signals.recv().await;
+    info!(signal = sig, "shutting down");
+    proxy.start_drain();
+    tokio::select! {
+        clean = proxy.shutdown() => {
+            if clean { info!("drained; exiting") } else { info!("drain timeout reached; exiting") }
+        }
+        sig = signals.recv() => warn!(signal = sig, "second signal: exiting without waiting for open connections"),
+    }
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,353 @@
+//! The `fedproxy run` configuration file (TOML). Every key is documented in
+//! `fedproxy.example.toml` at the repository root; unknown keys are errors.
+//!
+//! A missing `[inbound]` / `[outbound]` section disables that listener; a present
+//! but empty one takes the defaults. `[[route]]` entries are static
+//! `listen -> upstream` relays (no iptables needed). At least one listener is required.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub admin: AdminConfig,
+    pub inbound: Option<InboundConfig>,
+    pub outbound: Option<OutboundConfig>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub relay: RelayConfig,
+}
+
+/// `[admin]`: the HTTP server with `/metrics`, `/live`, `/ready`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// Serve clients whose address is not loopback (default: close them).
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+/// `[inbound]`: connections redirected from port 6817 to the local slurmctld.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    #[serde(default = "default_inbound_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_inbound_upstream")]
+    pub upstream: SocketAddr,
+}
+
+/// `[outbound]`: the local slurmctld's own connections; destination from SO_ORIGINAL_DST.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    #[serde(default = "default_outbound_listen")]
+    pub listen: SocketAddr,
+}
+
+/// `[[route]]`: a static relay.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub listen: SocketAddr,
+    pub upstream: SocketAddr,
+    /// The `listener` label value; default `route-<index>` (0-based).
+    pub name: Option<String>,
+}
+
+/// `[relay]`: per-connection behaviour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+    #[serde(default = "default_max_observed_frame")]
+    pub max_observed_frame: usize,
+    /// Read buffer per direction, allocated only while bytes are moving.
+    #[serde(default = "default_buffer_size")]
+    pub buffer_size: usize,
+    /// Decode traffic (metrics by message type); false = byte relay only.
+    #[serde(default = "default_true")]
+    pub observe: bool,
+    /// TCP keepalive idle time on both sockets of a relayed connection; 0 = off.
+    /// Not an idle timeout: it only detects peers that are gone.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    "127.0.0.1:9817".parse().unwrap()
+}
+fn default_inbound_listen() -> SocketAddr {
+    "0.0.0.0:16817".parse().unwrap()
+}
+fn default_inbound_upstream() -> SocketAddr {
+    "127.0.0.1:6817".parse().unwrap()
+}
+fn default_outbound_listen() -> SocketAddr {
+    "0.0.0.0:16818".parse().unwrap()
+}
+fn default_connect_timeout_ms() -> u64 {
+    5000
+}
+fn default_drain_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_observed_frame() -> usize {
+    1 << 20
+}
+fn default_buffer_size() -> usize {
+    16 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+fn default_keepalive_secs() -> u64 {
+    60
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { listen: default_admin_listen(), allow_remote: false }
+    }
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig { listen: default_inbound_listen(), upstream: default_inbound_upstream() }
+    }
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig { listen: default_outbound_listen() }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            connect_timeout_ms: default_connect_timeout_ms(),
+            drain_timeout_ms: default_drain_timeout_ms(),
+            max_observed_frame: default_max_observed_frame(),
+            buffer_size: default_buffer_size(),
+            observe: true,
+            keepalive_secs: default_keepalive_secs(),
+        }
+    }
+}
+
+impl RelayConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+}
+
+/// A configuration problem, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where a listener comes from in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerKind {
+    Inbound { upstream: SocketAddr },
+    Outbound,
+    Route { upstream: SocketAddr },
+}
+
+/// One listener to bind, with its metric label and its config key (for messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// `listener` label value: `inbound`, `outbound` or the route's name.
+    pub name: String,
+    /// The key that set the address, e.g. `route[1].listen` (for error messages).
+    pub key: String,
+    pub listen: SocketAddr,
+    pub kind: ListenerKind,
+}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a file; errors name the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Config::from_toml(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+
+    /// The listeners to bind, in a stable order: inbound, outbound, routes.
+    pub fn listeners(&self) -> Vec<ListenerSpec> {
+        let mut out = Vec::new();
+        if let Some(i) = &self.inbound {
+            out.push(ListenerSpec {
+                name: "inbound".into(),
+                key: "inbound.listen".into(),
+                listen: i.listen,
+                kind: ListenerKind::Inbound { upstream: i.upstream },
+            });
+        }
+        if let Some(o) = &self.outbound {
+            out.push(ListenerSpec {
+                name: "outbound".into(),
+                key: "outbound.listen".into(),
+                listen: o.listen,
+                kind: ListenerKind::Outbound,
+            });
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            out.push(ListenerSpec {
+                name: r.name.clone().unwrap_or_else(|| format!("route-{i}")),
+                key: format!("route[{i}].listen"),
+                listen: r.listen,
+                kind: ListenerKind::Route { upstream: r.upstream },
+            });
+        }
+        out
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let listeners = self.listeners();
+        if listeners.is_empty() {
+            return Err(ConfigError(
+                "no listener configured: add [inbound], [outbound] or at least one [[route]]".into(),
+            ));
+        }
+        let r = &self.relay;
+        if r.connect_timeout_ms == 0 {
+            return Err(ConfigError("relay.connect_timeout_ms must be > 0".into()));
+        }
+        if !(1024..=1 << 20).contains(&r.buffer_size) {
+            return Err(ConfigError(format!(
+                "relay.buffer_size = {} is out of range (1024 ..= 1048576)",
+                r.buffer_size
+            )));
+        }
+        if !(64..=1 << 30).contains(&r.max_observed_frame) {
+            return Err(ConfigError(format!(
+                "relay.max_observed_frame = {} is out of range (64 ..= 1073741824)",
+                r.max_observed_frame
+            )));
+        }
+        let mut names: HashMap<&str, &str> = HashMap::new();
+        let mut addrs: HashMap<SocketAddr, String> = HashMap::new();
+        addrs.insert(self.admin.listen, "admin.listen".into());
+        for l in &listeners {
+            if l.name.is_empty() || l.name.len() > 64 || !l.name.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(ConfigError(format!(
+                    "{}: route name {:?} must be 1-64 printable ASCII characters without spaces",
+                    l.key.replace(".listen", ".name"),
+                    l.name
+                )));
+            }
+            if let Some(other) = names.insert(&l.name, &l.key) {
+                return Err(ConfigError(format!(
+                    "{} and {} share the listener name {:?}; give routes distinct names",
+                    other, l.key, l.name
+                )));
+            }
+            // Port 0 asks the OS for a free port: never a clash.
+            if l.listen.port() != 0 {
+                if let Some(other) = addrs.insert(l.listen, l.key.clone()) {
+                    return Err(ConfigError(format!("{} = {} is also {}", l.key, l.listen, other)));
+                }
+            }
+        }
+        for l in &listeners {
+            let upstream = match l.kind {
+                ListenerKind::Inbound { upstream } | ListenerKind::Route { upstream } => upstream,
+                ListenerKind::Outbound => continue,
+            };
+            if upstream.port() == 0 {
+                return Err(ConfigError(format!("{}: upstream {upstream} has port 0", l.key.replace("listen", "upstream"))));
+            }
+            if let Some(other) = addrs.get(&upstream) {
+                return Err(ConfigError(format!(
+                    "{} = {upstream} points at this proxy's own {other} (a relay loop)",
+                    l.key.replace("listen", "upstream")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../../../fedproxy.example.toml");
+        let cfg = Config::from_toml(text).unwrap();
+        assert_eq!(cfg.admin.listen, "127.0.0.1:9817".parse().unwrap());
+        assert!(!cfg.admin.allow_remote);
+        assert_eq!(cfg.inbound, Some(InboundConfig::default()));
+        assert_eq!(cfg.outbound, Some(OutboundConfig::default()));
+        assert_eq!(cfg.relay, RelayConfig::default());
+        assert_eq!(cfg.routes.len(), 1);
+    }
+
+    #[test]
+    fn defaults_fill_empty_sections() {
+        let cfg = Config::from_toml("[inbound]\n[outbound]\n").unwrap();
+        assert_eq!(cfg.inbound.unwrap().upstream, "127.0.0.1:6817".parse().unwrap());
+        assert_eq!(cfg.outbound.unwrap().listen, "0.0.0.0:16818".parse().unwrap());
+        assert_eq!(cfg.relay.drain_timeout_ms, 10_000);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let e = Config::from_toml("[inbound]\nlisten = \"0.0.0.0:1\"\nupstrem = \"127.0.0.1:6817\"\n").unwrap_err();
+        assert!(e.0.contains("upstrem"), "{e}");
+        let e = Config::from_toml("[[route]]\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n[relay]\nidle_timeout_ms = 5\n")
+            .unwrap_err();
+        assert!(e.0.contains("idle_timeout_ms"), "{e}");
+        let e = Config::from_toml("[inbound]\n[metrics]\n").unwrap_err();
+        assert!(e.0.contains("metrics"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::from_toml("").unwrap_err();
+        assert!(e.0.contains("no listener"), "{e}");
+        let e = Config::from_toml("[inbound]\nlisten = \"localhost:1\"\n").unwrap_err();
+        assert!(e.0.contains("listen"), "{e}");
+        let e = Config::from_toml("[inbound]\nlisten = \"127.0.0.1:7000\"\n[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:6817\"\n")
+            .unwrap_err();
+        assert!(e.0.contains("route[0].listen") && e.0.contains("inbound.listen"), "{e}");
+        let e = Config::from_toml("[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:7000\"\n").unwrap_err();
+        assert!(e.0.contains("route[0].upstream") && e.0.contains("loop"), "{e}");
+        let e = Config::from_toml("[outbound]\n[relay]\nbuffer_size = 10\n").unwrap_err();
+        assert!(e.0.contains("relay.buffer_size"), "{e}");
+    }
+}

@@ -1,0 +1,173 @@
+//! Relay listeners (inbound, outbound, static routes): binding, the accept loop,
+//! and the life of one accepted connection — loop guard, upstream (fixed, or the
+//! original destination), connect, relay, accounting.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus::IntCounter;
+use slurm_codec::Direction;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tracing::{debug, info, warn};
+
+use super::config::{ListenerKind, ListenerSpec, RelayConfig};
+use super::connect::{connect, tune};
+use super::loop_guard::{LoopGuard, LoopReason};
+use super::metrics::Metrics;
+use super::observe::{ConnInfo, Observer};
+use super::orig_dst::{canonical, original_dst};
+use super::relay::relay;
+use super::shutdown::Drain;
+
+/// State shared by every listener and connection of one proxy.
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub relay: RelayConfig,
+    pub guard: Arc<LoopGuard>,
+    pub drain: Arc<Drain>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<Metrics>, relay: RelayConfig, guard: Arc<LoopGuard>, drain: Arc<Drain>) -> Shared {
+        Shared { metrics, relay, guard, drain, next_id: AtomicU64::new(1) }
+    }
+}
+
+/// One bound relay listener and its cached metric handles.
+pub struct ListenerCtx {
+    pub spec: ListenerSpec,
+    pub name: Arc<str>,
+    accepted: IntCounter,
+    bytes: [IntCounter; 2],
+}
+
+impl ListenerCtx {
+    pub fn new(spec: ListenerSpec, metrics: &Metrics) -> ListenerCtx {
+        metrics.add_listener(&spec.name);
+        let name: Arc<str> = spec.name.as_str().into();
+        ListenerCtx {
+            accepted: metrics.connections_accepted.with_label_values(&[&name]),
+            bytes: [Direction::ClientToServer, Direction::ServerToClient]
+                .map(|d| metrics.bytes.with_label_values(&[&name, d.as_str()])),
+            spec,
+            name,
+        }
+    }
+}
+
+/// Binds a listening socket; the error names the config key.
+pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
+    let explain = |e: io::Error| {
+        let hint = match e.kind() {
+            io::ErrorKind::AddrInUse => " (another process — an old fedproxy? — is listening there)",
+            io::ErrorKind::AddrNotAvailable => " (no interface of this host has that address)",
+            io::ErrorKind::PermissionDenied => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+            _ => "",
+        };
+        format!("cannot listen on {key} = {addr}: {e}{hint}")
+    };
+    let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(explain)?;
+    sock.set_reuseaddr(true).map_err(explain)?;
+    sock.bind(addr).map_err(explain)?;
+    sock.listen(1024).map_err(explain)
+}
+
+/// Accepts until draining starts; then the listening socket is closed, so new
+/// connections are refused by the kernel.
+pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shared.drain.started() => break,
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(listener = %ctx.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        ctx.accepted.inc();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = handle(stream, canonical(peer), id, ctx.clone(), shared.clone());
+        shared.drain.tracker().spawn(task);
+    }
+    debug!(listener = %ctx.name, "stopped accepting");
+}
+
+/// One accepted connection, from the loop guard to the end of the relay.
+async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
+    let m = &shared.metrics;
+    if let Some(reason) = shared.guard.check_accepted(peer) {
+        return refuse(&ctx, &shared, id, peer, None, reason);
+    }
+    let upstream_addr = match ctx.spec.kind {
+        ListenerKind::Inbound { upstream } | ListenerKind::Route { upstream } => upstream,
+        ListenerKind::Outbound => match original_dst(&client) {
+            Ok(a) => a,
+            Err(e) => {
+                m.orig_dst_failures.with_label_values(&[&ctx.name]).inc();
+                warn!(conn = id, listener = %ctx.name, client = %peer, error = %e,
+                    "cannot read the original destination (SO_ORIGINAL_DST); closing the connection");
+                return;
+            }
+        },
+    };
+    if shared.guard.is_self_target(upstream_addr) {
+        return refuse(&ctx, &shared, id, peer, Some(upstream_addr), LoopReason::SelfTarget);
+    }
+    tune(&client, shared.relay.keepalive_secs);
+    let (upstream, own) = match connect(upstream_addr, shared.relay.connect_timeout(), &shared.guard).await {
+        Ok(c) => c,
+        Err(e) => {
+            m.upstream_connect_failures.with_label_values(&[&ctx.name, e.reason()]).inc();
+            warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
+                "upstream connect failed; closing the client connection");
+            return;
+        }
+    };
+    tune(&upstream, shared.relay.keepalive_secs);
+    let info = ConnInfo { id, listener: ctx.name.clone(), client: peer, upstream: upstream_addr };
+    let observer = Mutex::new(Observer::new(
+        m.clone(),
+        info,
+        shared.relay.observe.then_some(shared.relay.max_observed_frame),
+    ));
+    debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, "relaying");
+    let (done, result) = relay(&client, &upstream, &observer, &ctx.bytes, shared.relay.buffer_size).await;
+    let kind = observer.lock().unwrap().kind();
+    m.connections_closed.with_label_values(&[&ctx.name, kind.as_str()]).inc();
+    match result {
+        Ok(()) => debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
+            conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "connection closed"),
+        Err(e) => debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
+            conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], error = %e,
+            "connection ended with an error"),
+    }
+    // Persistent federation connections are worth a line of their own.
+    if !matches!(kind, slurm_codec::conn::ConnKind::Oneshot | slurm_codec::conn::ConnKind::Unknown) {
+        info!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, conn_kind = kind.as_str(),
+            bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "persistent connection closed");
+    }
+    drop(own);
+}
+
+fn refuse(ctx: &ListenerCtx, shared: &Shared, id: u64, peer: SocketAddr, dst: Option<SocketAddr>, reason: LoopReason) {
+    shared.metrics.loop_guard_refusals.with_label_values(&[&ctx.name, reason.as_str()]).inc();
+    match reason {
+        LoopReason::OwnUpstream => warn!(conn = id, listener = %ctx.name, client = %peer, reason = reason.as_str(),
+            "loop guard: this connection comes from one of the proxy's own upstream sockets, redirected back into \
+             it; the iptables nat rules lack the owner exemption for the proxy's user \
+             (-m owner --uid-owner <fedproxy uid> -j RETURN before the REDIRECT); refusing it"),
+        LoopReason::SelfTarget => warn!(conn = id, listener = %ctx.name, client = %peer,
+            original_dst = %dst.map(|d| d.to_string()).unwrap_or_default(), reason = reason.as_str(),
+            "loop guard: the destination is this proxy's own listener (a connection made straight to the proxy \
+             port rather than redirected by iptables, or the proxy's own connections are redirected: the nat rules \
+             need -m owner --uid-owner <fedproxy uid> -j RETURN); refusing it"),
+    }
+}
