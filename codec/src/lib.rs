@@ -18,6 +18,7 @@ pub mod error;
 pub mod flags;
 pub mod frame;
 pub mod header;
+pub mod legacy;
 pub mod msg;
 pub mod msg_type;
 pub mod version;
