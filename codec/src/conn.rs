@@ -24,6 +24,11 @@ pub enum StreamStart {
     Beginning,
     /// Somewhere later: framing and orientation are recognised from the bytes.
     MidStream,
+    /// A connection a proxy accepted: the client side is known (it connected), but
+    /// the framing is recognised from the first bytes, so a persistent connection
+    /// replayed or resumed without its PERSIST_INIT is still decoded. No bytes are
+    /// ever skipped: what does not look like a frame start is an error.
+    Accepted,
 }
 
 /// What kind of connection this turned out to be (a closed set, for metrics).
@@ -156,14 +161,14 @@ impl Connection {
     pub fn new(cfg: ConnConfig) -> Self {
         let initial = match cfg.start {
             StreamStart::Beginning => DirState::Framed(Framing::Normal),
-            StreamStart::MidStream => DirState::Sniff,
+            StreamStart::MidStream | StreamStart::Accepted => DirState::Sniff,
         };
         Connection {
             cfg,
             state: [initial; 2],
             deframer: [Deframer::new(cfg.max_buffered), Deframer::new(cfg.max_buffered)],
             flipped: false,
-            oriented: cfg.start == StreamStart::Beginning,
+            oriented: cfg.start != StreamStart::MidStream,
             kind: ConnKind::Unknown,
             pending_init: None,
             peer: None,
@@ -301,8 +306,16 @@ impl Connection {
         if buf.len() < 6 {
             return None;
         }
-        // Look for a boundary within the first 64 KiB held.
-        let limit = buf.len().saturating_sub(6).min(64 * 1024);
+        // Look for a boundary within the first 64 KiB held (captures only).
+        let limit = match self.cfg.start {
+            StreamStart::MidStream => buf.len().saturating_sub(6).min(64 * 1024),
+            _ => 0,
+        };
+        if limit == 0 && classify(buf).is_none() {
+            // Accepted connections: decode as normal framing, which names the
+            // problem precisely (HTTP, insane length, unsupported version, …).
+            return Some(Framing::Normal);
+        }
         let (skip, found) = (0..=limit).find_map(|skip| classify(&buf[skip..]).map(|f| (skip, f)))?;
         if skip > 0 {
             self.skip_bytes(d, skip);
@@ -440,4 +453,72 @@ fn peek_msg_type(head: &[u8], framing: Framing) -> Option<MsgType> {
         }
     };
     Some(MsgType(u16::from_be_bytes([*head.get(at)?, *head.get(at + 1)?])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn persist_rc() -> Vec<u8> {
+        vec![0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x26, 0]
+    }
+
+    fn ping_request() -> Vec<u8> {
+        let mut v = vec![0, 0, 0, 16 + 8];
+        v.extend_from_slice(&[0x26, 0, 0, 0, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&[0, 0, 0, 101, 0, 0, 0, 0]); // auth/munge, NULL credential
+        v
+    }
+
+    fn frames(ev: &[ConnEvent]) -> Vec<(Direction, MsgType)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                ConnEvent::Frame(o) => Some((o.dir, o.frame.msg_type())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accepted_connection_sniffs_persist_framing_but_never_flips() {
+        let mut c = Connection::new(ConnConfig { start: StreamStart::Accepted, ..ConnConfig::default() });
+        let mut ev = Vec::new();
+        // A reply type arriving client → server: orientation is known, so it stays.
+        c.feed(Direction::ClientToServer, &persist_rc(), &mut ev);
+        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::PERSIST_RC)]);
+        assert!(!c.is_flipped());
+    }
+
+    #[test]
+    fn mid_stream_reorients_from_a_reply() {
+        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &persist_rc(), &mut ev);
+        assert!(c.is_flipped());
+        assert_eq!(frames(&ev), vec![(Direction::ServerToClient, MsgType::PERSIST_RC)]);
+    }
+
+    #[test]
+    fn mid_stream_skips_to_the_first_frame_boundary() {
+        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut ev = Vec::new();
+        let mut data = vec![0xaa, 0xbb, 0xcc]; // tail of a frame the capture missed
+        data.extend_from_slice(&ping_request());
+        c.feed(Direction::ClientToServer, &data, &mut ev);
+        assert!(matches!(ev[0], ConnEvent::Resync { skipped: 3, .. }));
+        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
+    }
+
+    #[test]
+    fn a_decode_error_makes_only_that_direction_opaque() {
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &[0x7f, 0xff, 0xff, 0xff, 0, 0], &mut ev);
+        assert!(matches!(&ev[0], ConnEvent::Error { error, .. } if error.reason() == "length_over_limit"));
+        assert!(c.is_opaque(Direction::ClientToServer));
+        assert!(!c.is_opaque(Direction::ServerToClient));
+        ev.clear();
+        c.feed(Direction::ServerToClient, &ping_request(), &mut ev);
+        assert_eq!(frames(&ev).len(), 1);
+    }
 }
