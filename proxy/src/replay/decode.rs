@@ -80,6 +80,12 @@ impl ReplayedConnection {
 /// first; the header version they use is the hint for persistent connections
 /// picked up mid-stream (whose negotiated version was never seen).
 pub fn replay_capture(mut capture: Capture) -> Vec<ReplayedConnection> {
+    replay_connections(&mut capture)
+}
+
+/// As [`replay_capture`], leaving the capture's connections oriented as decoded
+/// (client = the side that sent requests), for a live replay of the same bytes.
+pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
     let mut out: Vec<Option<ReplayedConnection>> = vec![None; capture.connections.len()];
     let mut versions: HashMap<ProtocolVersion, usize> = HashMap::new();
     for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| c.saw_syn) {

@@ -5,15 +5,16 @@
 pub mod conversation;
 pub mod decode;
 pub mod json;
+pub mod live;
 pub mod summary;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::capture::read_capture;
+use crate::capture::{read_capture, Capture};
 
-pub use decode::{replay_capture, ReplayedConnection, ReplayedFrame};
+pub use decode::{replay_capture, replay_connections, ReplayedConnection, ReplayedFrame};
 pub use summary::Totals;
 
 #[derive(clap::Args, Debug)]
@@ -35,6 +36,13 @@ pub struct ReplayArgs {
     /// With --conversation: only controller <-> controller federation connections.
     #[arg(long, requires = "conversation")]
     pub peers_only: bool,
+
+    /// Also play every connection through a fedproxy started on loopback (a local
+    /// client and server peer send the captured segments in captured order) and
+    /// check that both sides receive exactly the captured bytes and that /metrics
+    /// counts the same messages as the offline decode.
+    #[arg(long)]
+    pub live: bool,
 }
 
 pub fn main(args: ReplayArgs) -> ExitCode {
@@ -42,9 +50,13 @@ pub fn main(args: ReplayArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut replayed = Vec::with_capacity(args.files.len());
+    let mut captures: Vec<Capture> = Vec::with_capacity(args.files.len());
     for path in &args.files {
         match read_capture(path) {
-            Ok(capture) => replayed.push((path.display().to_string(), replay_capture(capture))),
+            Ok(mut capture) => {
+                replayed.push((path.display().to_string(), replay_connections(&mut capture)));
+                captures.push(capture);
+            }
             Err(e) => {
                 eprintln!("fedproxy replay: cannot read {}: {e}", path.display());
                 return ExitCode::from(2);
@@ -99,9 +111,62 @@ pub fn main(args: ReplayArgs) -> ExitCode {
         );
     }
     let _ = out.flush();
-    if totals.ok() {
+    let live_ok = !args.live || {
+        let pairs: Vec<_> = captures
+            .iter()
+            .zip(&replayed)
+            .flat_map(|(cap, (_, conns))| cap.connections.iter().zip(conns.iter()))
+            .collect();
+        run_live(&pairs)
+    };
+    if totals.ok() && live_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Runs the live replay and prints its report; true when it passed.
+fn run_live(pairs: &[(&crate::capture::TcpConnection, &ReplayedConnection)]) -> bool {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fedproxy replay --live: cannot start the runtime: {e}");
+            return false;
+        }
+    };
+    let report = match rt.block_on(live::play(pairs)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fedproxy replay --live: {e}");
+            return false;
+        }
+    };
+    let offline: u64 = report.offline_counts.values().sum();
+    let proxied: u64 = report.proxy_counts.values().sum();
+    println!(
+        "live: {} connections through fedproxy, {} + {} bytes (c2s + s2c) delivered, {} mismatches; \
+         /metrics counted {proxied} messages, offline decode {offline}, {} decode errors",
+        report.connections,
+        report.bytes[0],
+        report.bytes[1],
+        report.mismatches.len(),
+        report.decode_errors
+    );
+    for m in &report.mismatches {
+        println!("  mismatch: {m}");
+    }
+    let names: std::collections::BTreeSet<_> = report.offline_counts.keys().chain(report.proxy_counts.keys()).collect();
+    for n in names {
+        let (a, b) = (report.offline_counts.get(n).copied().unwrap_or(0), report.proxy_counts.get(n).copied().unwrap_or(0));
+        if a != b {
+            println!("  count differs: {n}: offline {a}, proxy {b}");
+        }
+    }
+    println!("  /metrics excerpt:");
+    for l in report.metrics_excerpt.iter().filter(|l| l.contains("PERSIST_INIT") || l.contains("CTLD_MULT") || l.starts_with("fedproxy_decode") || l.starts_with("fedproxy_connections_accepted")).take(12) {
+        println!("    {l}");
+    }
+    println!("live: {}", if report.ok() { "OK" } else { "FAILED" });
+    report.ok()
 }

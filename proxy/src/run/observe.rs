@@ -52,7 +52,7 @@ impl Observer {
         active.inc();
         Observer {
             conn: max_buffered
-                .map(|max_buffered| Connection::new(ConnConfig { start: StreamStart::Beginning, max_buffered, version_hint: None })),
+                .map(|max_buffered| Connection::new(ConnConfig { start: StreamStart::Accepted, max_buffered, version_hint: None })),
             metrics,
             info,
             kind: ConnKind::Unknown,
