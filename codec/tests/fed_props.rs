@@ -365,6 +365,10 @@ fn accounting_update(v: V) -> BoxedStrategy<AccountingUpdate> {
         .prop_map(|(mut updates, tail)| {
             let mut count = updates.len() as u32;
             if let Some((t, bytes, later)) = tail {
+                // The tail holds this update's list and the `later` updates (2+ bytes each).
+                let mut b = bytes.0.to_vec();
+                b.resize(b.len().max(4 + 2 * later as usize), 0);
+                let bytes = RawBytes(Bytes::from(b));
                 updates.push(UpdateObject { update_type: UpdateType(t), objects: UpdateObjects::RawTail(bytes) });
                 count += 1 + later;
             }
