@@ -35,27 +35,6 @@ pub fn msg_type_label(t: MsgType, ns: Namespace) -> &'static str {
     t.name_in(ns).unwrap_or(UNKNOWN)
 }
 
-/// `enum fed_job_update_type` (src/slurmctld/fed_mgr.c), the sib_msg_type of a
-/// sib_msg_t (spec §8.7): a closed table, anything else is `UNKNOWN`.
-pub fn sib_msg_type_label(v: u16) -> &'static str {
-    const NAMES: [&str; 13] = [
-        "FED_JOB_NONE",
-        "FED_JOB_CANCEL",
-        "FED_JOB_COMPLETE",
-        "FED_JOB_REMOVE_ACTIVE_SIB_BIT",
-        "FED_JOB_REQUEUE",
-        "FED_JOB_START",
-        "FED_JOB_SUBMIT_BATCH",
-        "FED_JOB_SUBMIT_INT",
-        "FED_JOB_SUBMIT_RESP",
-        "FED_JOB_SYNC",
-        "FED_JOB_UPDATE",
-        "FED_JOB_UPDATE_RESPONSE",
-        "FED_SEND_JOB_SYNC",
-    ];
-    NAMES.get(v as usize).copied().unwrap_or(UNKNOWN)
-}
-
 /// Caps the only open-ended labels: federation peer cluster names and ports.
 #[derive(Default)]
 pub struct PeerLabels {
@@ -280,7 +259,5 @@ mod tests {
         assert!(text.contains("fedproxy_connections_accepted_total{listener=\"inbound\"} 0"));
         assert_eq!(msg_type_label(MsgType(6500), Namespace::Slurm), "REQUEST_PERSIST_INIT");
         assert_eq!(msg_type_label(MsgType(1999), Namespace::Slurm), UNKNOWN);
-        assert_eq!(sib_msg_type_label(6), "FED_JOB_SUBMIT_BATCH");
-        assert_eq!(sib_msg_type_label(99), UNKNOWN);
     }
 }

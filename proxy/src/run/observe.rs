@@ -11,10 +11,11 @@ use prometheus::IntGauge;
 use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, StreamStart};
 use slurm_codec::frame::FrameHead;
 use slurm_codec::msg::{Message, PersistInit, PersistType};
+use slurm_codec::msg_type::MsgType;
 use slurm_codec::Direction;
 use tracing::{debug, info, warn};
 
-use super::metrics::{msg_type_label, sib_msg_type_label, Metrics};
+use super::metrics::{msg_type_label, Metrics, UNKNOWN};
 
 /// What the relay knows about a connection, for logs and labels.
 #[derive(Clone, Debug)]
@@ -139,7 +140,7 @@ impl Observer {
                         slurm_codec::frame::FramingKind::Dbd => slurm_codec::msg_type::Namespace::Dbd,
                         _ => slurm_codec::msg_type::Namespace::Slurm,
                     };
-                    let t = msg_type.map(|t| msg_type_label(t, ns)).unwrap_or(super::metrics::UNKNOWN);
+                    let t = msg_type.map(|t| msg_type_label(t, ns)).unwrap_or(UNKNOWN);
                     self.metrics.oversized_frames.with_label_values(&[dir.as_str(), t]).inc();
                     // Still a message: count it by type too.
                     self.metrics.messages.with_label_values(&[dir.as_str(), t, self.conn_kind().as_str()]).inc();
@@ -196,20 +197,31 @@ impl Observer {
     }
 
     /// REQUEST_SIB_MSG / SIB_JOB_LOCK / SIB_JOB_UNLOCK by sib_msg_type, including
-    /// the ones batched inside REQUEST_CTLD_MULT_MSG.
+    /// the ones batched inside REQUEST_CTLD_MULT_MSG. A sib item the codec could
+    /// not type (decode error inside the batch) counts as `UNKNOWN`.
     fn count_sib(&self, dir: Direction, m: &Message) {
-        // TODO(sib-metrics): the codec does not model federation bodies yet. When
-        // `Message::SibMsg` and `Message::CtldMultMsg` exist in codec/src/msg/, count
-        //   Message::SibMsg(s)       => one sib_msg_type_label(s.sib_msg_type)
-        //   Message::CtldMultMsg(mm) => every item that decodes as a sib_msg_t
-        // here via `self.count_sib_type(dir, v)`. Until then only PERSIST_* bodies
-        // are typed and nothing is counted.
-        let _ = (dir, m);
+        match m {
+            Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s) => {
+                self.count_sib_type(dir, s.sib_msg_type.name());
+            }
+            Message::CtldMultRequest(mm) => {
+                for item in &mm.items {
+                    match item.message() {
+                        Some(Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s)) => {
+                            self.count_sib_type(dir, s.sib_msg_type.name())
+                        }
+                        Some(_) => {}
+                        None if is_sib_type(item.msg_type()) => self.count_sib_type(dir, UNKNOWN),
+                        None => {}
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
-    #[allow(dead_code)] // used once the codec models sib_msg_t (see count_sib)
-    fn count_sib_type(&self, dir: Direction, sib_msg_type: u16) {
-        self.metrics.sib_messages.with_label_values(&[dir.as_str(), sib_msg_type_label(sib_msg_type)]).inc();
+    fn count_sib_type(&self, dir: Direction, name: &'static str) {
+        self.metrics.sib_messages.with_label_values(&[dir.as_str(), name]).inc();
     }
 
     /// Moves the connection between `connections_active` series when its kind changes.
@@ -236,6 +248,10 @@ impl Drop for Observer {
             g.dec();
         }
     }
+}
+
+fn is_sib_type(t: Option<MsgType>) -> bool {
+    matches!(t, Some(MsgType::REQUEST_SIB_MSG | MsgType::REQUEST_SIB_JOB_LOCK | MsgType::REQUEST_SIB_JOB_UNLOCK))
 }
 
 fn kind_of(t: PersistType) -> ConnKind {
