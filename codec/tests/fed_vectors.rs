@@ -515,6 +515,7 @@ fn bad_items_inside_ctld_mult_stay_raw_but_the_batch_is_typed() {
         other => panic!("{other:?}"),
     }
     assert!(m.items[1].message().is_some());
+    assert!(!f.message().unwrap().is_fully_typed());
     assert_eq!(f.message().unwrap().summary(), "CTLD_MULT_MSG [REQUEST_SIB_MSG raw 54B, SLURM_RC 0]");
     assert_eq!(f.to_bytes(), wire);
 }

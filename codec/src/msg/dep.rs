@@ -72,7 +72,7 @@ impl Encode for SendDep {
     }
 }
 
-/// `depend_type` (`SLURM_DEPEND_*`). Display only.
+/// `depend_type` (`SLURM_DEPEND_*`, `src/slurmctld/slurmctld.h`). Display only.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
 pub struct DependType(pub u16);
 
@@ -84,8 +84,8 @@ impl DependType {
             3 => "AFTER_NOT_OK".into(),
             4 => "AFTER_OK".into(),
             5 => "SINGLETON".into(),
-            6 => "AFTER_CORRESPOND".into(),
-            7 => "EXPAND".into(),
+            6 => "EXPAND".into(),
+            7 => "AFTER_CORRESPOND".into(),
             8 => "BURST_BUFFER".into(),
             n => format!("UNKNOWN_{n}"),
         }

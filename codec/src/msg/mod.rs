@@ -99,6 +99,19 @@ macro_rules! messages {
                 }
             }
 
+            /// False when a CTLD_MULT_MSG item of a modelled type failed to decode and
+            /// stayed raw. A caller guessing the version of a persistent connection
+            /// can prefer a version at which this holds.
+            pub fn is_fully_typed(&self) -> bool {
+                match self {
+                    Message::CtldMultRequest(m) | Message::CtldMultResponse(m) => m
+                        .items
+                        .iter()
+                        .all(|i| !matches!(i.content, ItemContent::Raw { error: Some(_), .. })),
+                    _ => true,
+                }
+            }
+
             /// Whether `msg_type` has a typed model.
             pub fn is_modelled(msg_type: MsgType) -> bool {
                 matches!(msg_type, $( MsgType::$msg_type )|*)
