@@ -21,6 +21,9 @@ demo: build
 	@echo
 	@echo "== the conversation between the two controllers (federation persistent connections)"
 	$(FEDPROXY) replay --conversation --peers-only $(CAPTURES)
+	@echo
+	@echo "== the same captures played live through a running fedproxy on loopback"
+	$(FEDPROXY) replay --live $(CAPTURES) | sed -n '/^live:/,$$p'
 
 ## test: unit, property and capture tests; then the real-Slurm lab tests
 test: test-unit

@@ -164,7 +164,13 @@ fn run_live(pairs: &[(&crate::capture::TcpConnection, &ReplayedConnection)]) -> 
         }
     }
     println!("  /metrics excerpt:");
-    for l in report.metrics_excerpt.iter().filter(|l| l.contains("PERSIST_INIT") || l.contains("CTLD_MULT") || l.starts_with("fedproxy_decode") || l.starts_with("fedproxy_connections_accepted")).take(12) {
+    let interesting = |l: &&String| {
+        (l.starts_with("fedproxy_messages_total") && (l.contains("PERSIST") || l.contains("CTLD_MULT") || l.contains("FED_INFO")))
+            || l.starts_with("fedproxy_connections_accepted")
+            || (l.starts_with("fedproxy_decode_errors") && !l.ends_with(" 0"))
+    };
+    println!("    decode errors in total: {}", report.decode_errors);
+    for l in report.metrics_excerpt.iter().filter(interesting).take(16) {
         println!("    {l}");
     }
     println!("live: {}", if report.ok() { "OK" } else { "FAILED" });
