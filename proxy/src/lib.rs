@@ -5,5 +5,7 @@
 //! - [`run`]: `fedproxy run`, the proxy daemon.
 
 pub mod capture;
+pub mod legacy;
+pub mod munge;
 pub mod replay;
 pub mod run;

@@ -1,0 +1,284 @@
+//! Legacy FLURM interop end to end: a private munged, the legacy controller
+//! emulator (tests/legacy_support), fedproxy's legacy route, and Debian's real
+//! `scontrol` (22.05) as the Slurm client.
+
+mod legacy_support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fedproxy::legacy::config::{LegacyConfig, PeerConfig, PeerTable};
+use fedproxy::legacy::metrics::ProbeLog;
+use fedproxy::legacy::relay::serve_route;
+use fedproxy::legacy::translator::Shared;
+use fedproxy::legacy::LegacyMetrics;
+use fedproxy::munge::{Munge, MungeError};
+use legacy_support::*;
+use slurm_codec::auth::AuthSection;
+use slurm_codec::body_hash;
+use slurm_codec::frame::{Frame, FrameHead, Framing};
+use slurm_codec::header::Header;
+use slurm_codec::legacy::translate::Unsigned;
+use slurm_codec::legacy::{classify_2024, Kind2024};
+use slurm_codec::wire::PackStr;
+use slurm_codec::{HeaderFlags, MsgType, ProtocolVersion};
+use tokio::net::TcpListener;
+
+#[derive(serde::Deserialize)]
+struct File {
+    #[serde(default)]
+    legacy: LegacyConfig,
+    #[serde(default, rename = "peer")]
+    peers: Vec<PeerConfig>,
+}
+
+fn shared(munge: Munge, toml_text: &str) -> Arc<Shared> {
+    let f: File = toml::from_str(toml_text).unwrap();
+    Arc::new(Shared {
+        peers: PeerTable::new(&f.peers, &f.legacy).unwrap(),
+        config: f.legacy,
+        credentials: Arc::new(munge),
+        metrics: LegacyMetrics::new(),
+    })
+}
+
+/// Starts fedproxy's legacy route to `upstream`; returns its address.
+async fn proxy(shared: Arc<Shared>, upstream: SocketAddr) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(serve_route(l, upstream, shared, Arc::new(ProbeLog::default())));
+    addr
+}
+
+const LEGACY_UPSTREAM: &str = r#"
+[legacy]
+fed_ids = { alpha = 2 }
+[[peer]]
+name = "flurm"
+match = "127.0.0.1/32"
+cluster_unused = 0
+"#;
+
+fn legacy_upstream_config() -> String {
+    // The emulator listens on 127.0.0.1: the upstream is the legacy peer.
+    LEGACY_UPSTREAM.replace("cluster_unused = 0", "dialect = \"legacy-flurm\"\nfed_id = 1")
+}
+
+fn count(s: &Shared, direction: &str, from: &str, to: &str) -> u64 {
+    s.metrics.translations.with_label_values(&[direction, from, to]).get()
+}
+
+/// `scontrol` with a slurm.conf pointing at `port` and our munged.
+fn scontrol(munged: &Munged, port: u16, args: &[&str]) -> (i32, String, String) {
+    let conf = munged.dir.join("slurm.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ClusterName=legacy\nSlurmctldHost=localhost\nSlurmctldPort={port}\nAuthType=auth/munge\n\
+             AuthInfo=socket={}\nCredType=cred/munge\nSlurmUser=root\nMessageTimeout=5\n\
+             NodeName=localhost CPUs=1 State=UNKNOWN\nPartitionName=debug Nodes=localhost Default=YES\n",
+            munged.socket.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("scontrol")
+        .args(args)
+        .env("SLURM_CONF", &conf)
+        .output()
+        .expect("scontrol (Debian slurm-client; scripts/install-lab-deps)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn scontrol_async(munged: &Munged, port: u16, args: &'static [&'static str]) -> (i32, String, String) {
+    // scontrol blocks; the proxy and emulator run on this runtime's other worker.
+    tokio::task::block_in_place(|| scontrol(munged, port, args))
+}
+
+#[test]
+fn munge_mints_and_verifies_with_uid_restriction_and_replay_detection() {
+    let m = Munged::start();
+    let c = m.client();
+    let payload = body_hash::k12_payload(MsgType(2050), &[0]);
+    let cred = c.encode(&payload, None).unwrap();
+    assert!(cred.starts_with("MUNGE:") && cred.ends_with(':'));
+    let d = c.decode(cred.as_bytes()).unwrap();
+    assert_eq!((d.uid, d.gid, d.payload.as_slice()), (0, 0, &payload[..]));
+    // Same credential again: replayed.
+    assert_eq!(c.decode(cred.as_bytes()).unwrap_err().reason(), "credential_replayed");
+    // Tampered: one base64 character changed.
+    let fresh = c.encode(&payload, None).unwrap();
+    let mut t = fresh.into_bytes();
+    t[20] = if t[20] == b'A' { b'B' } else { b'A' };
+    assert!(c.decode(&t).is_err());
+    // Restricted to another uid: root cannot decode it either.
+    let r = c.encode(&payload, Some(4242)).unwrap();
+    assert_eq!(c.decode(r.as_bytes()).unwrap_err().reason(), "credential_unauthorized");
+    // A key of another cluster does not verify ours.
+    let other = Munged::start();
+    let mine = c.encode(&payload, None).unwrap();
+    assert!(other.client().decode(mine.as_bytes()).is_err());
+    // No munged on the socket: a typed error, not a panic.
+    let none = Munge::load(Some(&m.dir.join("nope"))).unwrap();
+    assert!(matches!(none.encode(b"x", None), Err(MungeError::Status { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scontrol_show_federation_through_fedproxy_to_legacy_flurm() {
+    let m = Munged::start();
+    let emu = legacy_emulator(EmulatorMode::Populated, Some(m.client())).await;
+    let s = shared(m.client(), &legacy_upstream_config());
+    let p = proxy(s.clone(), emu.addr).await;
+
+    let (rc, out, err) = scontrol_async(&m, p.port(), &["show", "federation"]).await;
+    assert_eq!(rc, 0, "stdout {out:?} stderr {err:?}");
+    assert!(out.contains("Federation: fed1"), "{out}");
+    assert!(out.contains("Self:       legacy:flurm-head:6817 ID:1 FedState:ACTIVE Features:gpu"), "{out}");
+    assert!(out.contains("Sibling:    alpha:127.0.0.1:6817 ID:2 FedState:ACTIVE"), "{out}");
+    assert_eq!(count(&s, "to_legacy", "slurm_2049", "legacy_2024"), 1);
+    assert_eq!(count(&s, "from_legacy", "legacy_2025", "slurm_2050"), 1);
+    assert_eq!(s.metrics.credentials_minted.with_label_values(&["2050"]).get(), 1);
+    // The legacy controller got exactly its own request encoder's frame.
+    let got = emu.received.lock().unwrap().clone();
+    assert_eq!(got, vec![Bytes::from(capture_frames("legacy_fedinfo_populated.hex.txt")[0].1.clone())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_reply_means_no_federation_and_the_reservation_collision_passes_untouched() {
+    let m = Munged::start();
+    let emu = legacy_emulator(EmulatorMode::Zero, Some(m.client())).await;
+    let s = shared(m.client(), &legacy_upstream_config());
+    let p = proxy(s.clone(), emu.addr).await;
+
+    // 12 zeros → "no federation": scontrol prints nothing and succeeds.
+    let (rc, out, err) = scontrol_async(&m, p.port(), &["show", "federation"]).await;
+    assert_eq!((rc, out.as_str()), (0, ""), "stderr {err:?}");
+    assert_eq!(count(&s, "from_legacy", "legacy_2025", "slurm_2050"), 1);
+
+    // Slurm's REQUEST_RESERVATION_INFO (2024) through the same proxy: not translated.
+    let (rc, out, err) = scontrol_async(&m, p.port(), &["show", "reservation"]).await;
+    assert_eq!(rc, 0, "stderr {err:?}");
+    assert_eq!(out.trim(), "No reservations in the system");
+    let got = emu.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    let f = Frame::decode(got[1].clone(), Framing::Normal).unwrap();
+    assert_eq!(classify_2024(&f), Kind2024::SlurmReservationInfo, "forwarded as scontrol sent it");
+    assert_eq!(s.metrics.passthrough.with_label_values(&["flurm", "slurm_2024"]).get(), 1);
+    assert_eq!(count(&s, "to_legacy", "slurm_2049", "legacy_2024"), 1, "only the 2049 was translated");
+}
+
+/// A Slurm 2049 with a credential minted by `m` over `payload`.
+fn slurm_2049(m: &Munge, payload: &[u8]) -> Vec<u8> {
+    let u = Unsigned { header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType(2049), 0), body: Bytes::new() };
+    u.seal_munge(&m.encode(payload, None).unwrap()).to_vec()
+}
+
+fn assert_auth_error(reply: &[u8], m: &Munge) {
+    let f = Frame::decode(Bytes::copy_from_slice(reply), Framing::Normal).unwrap();
+    assert_eq!(f.msg_type(), MsgType(8001));
+    assert_eq!(&f.body_bytes()[..], &1007u32.to_be_bytes(), "SLURM_PROTOCOL_AUTHENTICATION_ERROR");
+    let FrameHead::Normal { auth: AuthSection::Munge { credential: PackStr(Some(c)) }, .. } = &f.head else {
+        panic!("reply without credential")
+    };
+    let d = m.decode(c).unwrap();
+    assert!(body_hash::payload_matches(&d.payload, MsgType(8001), &f.body_bytes()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_or_mismatched_credentials_are_refused_with_the_auth_error() {
+    let m = Munged::start();
+    let c = m.client();
+    let emu = legacy_emulator(EmulatorMode::Populated, Some(c.clone())).await;
+    let s = shared(c.clone(), &legacy_upstream_config());
+    let p = proxy(s.clone(), emu.addr).await;
+
+    // 1. A credential whose payload is another message's body hash.
+    let wrong = slurm_2049(&c, &body_hash::k12_payload(MsgType(2024), &[0; 8]));
+    assert_auth_error(&exchange(p, &wrong).await, &c);
+    // 2. A credential with one character changed.
+    let mut tampered = slurm_2049(&c, &body_hash::k12_payload(MsgType(2049), &[]));
+    tampered[30] = if tampered[30] == b'A' { b'B' } else { b'A' };
+    assert_auth_error(&exchange(p, &tampered).await, &c);
+    // 3. A credential from a munged with another key.
+    let other = Munged::start();
+    let foreign = slurm_2049(&other.client(), &body_hash::k12_payload(MsgType(2049), &[]));
+    assert_auth_error(&exchange(p, &foreign).await, &c);
+
+    assert!(emu.received.lock().unwrap().is_empty(), "nothing reached the legacy controller");
+    assert_eq!(s.metrics.refusals.with_label_values(&["flurm", "body_hash_mismatch"]).get(), 1);
+    let total: u64 = ["credential_invalid", "munge_error"]
+        .iter()
+        .map(|r| s.metrics.refusals.with_label_values(&["flurm", r]).get())
+        .sum();
+    assert_eq!(total, 2);
+    assert_eq!(count(&s, "to_legacy", "slurm_2049", "legacy_2024"), 0);
+
+    // 4. A legacy reply without a real credential (FLURM without munge) is refused too.
+    let unsigned_emu = legacy_emulator(EmulatorMode::Populated, None).await;
+    let p2 = proxy(s.clone(), unsigned_emu.addr).await;
+    let good = slurm_2049(&c, &body_hash::k12_payload(MsgType(2049), &[]));
+    assert_auth_error(&exchange(p2, &good).await, &c);
+    assert_eq!(s.metrics.refusals.with_label_values(&["flurm", "empty_credential"]).get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_from_non_legacy_peers_are_never_translated() {
+    let m = Munged::start();
+    let emu = legacy_emulator(EmulatorMode::Zero, Some(m.client())).await;
+    // The only legacy peer is 127.0.0.2 (nobody here); upstream 127.0.0.1 is plain Slurm.
+    let s = shared(
+        m.client(),
+        "[[peer]]\nmatch = \"127.0.0.2\"\ndialect = \"legacy-flurm\"\n[[peer]]\nmatch = \"127.0.0.1\"\ndialect = \"slurm\"\n",
+    );
+    let p = proxy(s.clone(), emu.addr).await;
+    let legacy_2024 = capture_frames("legacy_fedinfo_zero.hex.txt")[0].1.clone();
+    let reply = exchange(p, &legacy_2024).await;
+    // The 2024 arrived byte for byte, and the 2025 came back as the peer sent it.
+    assert_eq!(emu.received.lock().unwrap()[0][..], legacy_2024[..]);
+    let f = Frame::decode(Bytes::from(reply), Framing::Normal).unwrap();
+    assert_eq!((f.msg_type(), f.body_bytes().to_vec()), (MsgType(2025), vec![0; 12]));
+    let total: u64 = fedproxy::legacy::metrics::TRANSLATIONS
+        .iter()
+        .map(|(d, a, b)| count(&s, d, a, b))
+        .sum();
+    assert_eq!(total, 0);
+    assert_eq!(s.metrics.credentials_minted.with_label_values(&["2050"]).get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_http_probes_are_counted_and_passed_through() {
+    let m = Munged::start();
+    // A listener that records what arrives (like the capture's closing listener).
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    let seen = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut b).await.unwrap();
+            seen2.lock().await.push(b);
+        }
+    });
+    let s = shared(m.client(), &legacy_upstream_config());
+    let p = proxy(s.clone(), up).await;
+    for (_, req) in capture_frames("legacy_http_probe.hex.txt").into_iter().chain(capture_frames("legacy_http_probe_httpc.hex.txt")) {
+        let mut c = tokio::net::TcpStream::connect(p).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut c, &req).await.unwrap();
+        tokio::io::AsyncWriteExt::shutdown(&mut c).await.unwrap();
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut c, &mut sink).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let seen = seen.lock().await;
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|b| b.starts_with(b"GET /api/v1/")), "passed through unchanged");
+    assert_eq!(s.metrics.http_probes.with_label_values(&["flurm", "/api/v1/health"]).get(), 2);
+    assert_eq!(s.metrics.http_probes.with_label_values(&["flurm", "/api/v1/cluster/stats"]).get(), 2);
+}
