@@ -282,3 +282,47 @@ async fn legacy_http_probes_are_counted_and_passed_through() {
     assert_eq!(s.metrics.http_probes.with_label_values(&["flurm", "/api/v1/health"]).get(), 2);
     assert_eq!(s.metrics.http_probes.with_label_values(&["flurm", "/api/v1/cluster/stats"]).get(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_2024_through_fedproxy_to_a_real_slurmctld_gets_a_legacy_2025() {
+    let m = Munged::start();
+    let ctld = tokio::task::block_in_place(|| Slurmctld::start(&m));
+    // The legacy FLURM peer calls in from 127.0.0.2.
+    let s = shared(
+        m.client(),
+        "[legacy]\nlocal_cluster = \"real\"\n[[peer]]\nname = \"flurm-in\"\nmatch = \"127.0.0.2/32\"\ndialect = \"legacy-flurm\"\n",
+    );
+    let p = proxy(s.clone(), ctld.addr()).await;
+    let legacy = std::net::IpAddr::from([127, 0, 0, 2]);
+    let req = capture_frames("legacy_fedinfo_zero.hex.txt")[0].1.clone();
+    let reply = exchange_from(legacy, p, &req).await;
+    assert!(!reply.is_empty(), "slurmctld accepted the minted 2049: {}", ctld.log());
+    let f = Frame::decode(Bytes::from(reply), Framing::Normal).unwrap();
+    let h = f.header().unwrap();
+    assert_eq!((h.version, h.msg_type, h.flags.0), (ProtocolVersion::V22_05, MsgType(2025), 0), "legacy framing");
+    // This slurmctld has no slurmdbd, so no federation: `scontrol show federation`
+    // on it prints nothing, and the legacy answer is legacy's own "nothing" (12 zeros).
+    let (rc, out, _) = tokio::task::block_in_place(|| {
+        let o = Command::new("scontrol").args(["show", "federation"]).env("SLURM_CONF", &ctld.conf).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), ())
+    });
+    assert_eq!((rc, out.as_str()), (Some(0), ""));
+    assert_eq!(f.body_bytes().to_vec(), vec![0u8; 12]);
+    // The legacy reply is signed for its new body and number.
+    let FrameHead::Normal { auth: AuthSection::Munge { credential: PackStr(Some(c)) }, .. } = &f.head else { panic!() };
+    let d = m.client().decode(c).unwrap();
+    assert!(body_hash::payload_matches(&d.payload, MsgType(2025), &f.body_bytes()));
+    assert_eq!(count(&s, "from_legacy", "legacy_2024", "slurm_2049"), 1);
+    assert_eq!(count(&s, "to_legacy", "slurm_2050", "legacy_2025"), 1);
+
+    // An unsigned legacy frame of another type would need minting: passed untouched, counted.
+    let other = capture_frames("legacy_federation_codecs.hex.txt")[2].1.clone(); // 2034, no auth
+    let r = exchange_from(legacy, p, &other).await;
+    assert!(r.is_empty(), "slurmctld drops an unauthenticated frame without reply");
+    assert_eq!(s.metrics.passthrough.with_label_values(&["flurm-in", "unsigned_other_type"]).get(), 1);
+    // The genuine Slurm 2024 (captured, expired credential) from the legacy address: untouched.
+    let collision = capture_frames("legacy_reservation_collision.hex.txt")[0].1.clone();
+    let _ = exchange_from(legacy, p, &collision).await;
+    assert_eq!(s.metrics.passthrough.with_label_values(&["flurm-in", "slurm_2024"]).get(), 1);
+    assert_eq!(count(&s, "from_legacy", "legacy_2024", "slurm_2049"), 1, "still only the one translation");
+}

@@ -245,3 +245,81 @@ pub async fn exchange(addr: SocketAddr, frame: &[u8]) -> Vec<u8> {
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await.expect("reply in time").unwrap();
     out
 }
+
+/// A real slurmctld (Debian 22.05) of its own: cluster `real`, no slurmdbd (so
+/// not federated), on a free loopback port, using `munged`'s socket. Killed by
+/// PID on drop.
+pub struct Slurmctld {
+    pub port: u16,
+    pub conf: PathBuf,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Slurmctld {
+    pub fn start(munged: &Munged) -> Slurmctld {
+        let bin = ["/usr/sbin/slurmctld", "/usr/bin/slurmctld"].into_iter().find(|p| Path::new(p).exists()).expect(
+            "slurmctld not found: run scripts/install-lab-deps (Debian package slurmctld)",
+        );
+        let dir = temp_dir("slurmctld");
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        std::fs::create_dir_all(dir.join("spool")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = dir.join("slurm.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "ClusterName=real\nSlurmctldHost=localhost\nSlurmctldPort={port}\nAuthType=auth/munge\n\
+                 AuthInfo=socket={sock}\nCredType=cred/munge\nSlurmUser=root\nStateSaveLocation={d}/state\n\
+                 SlurmdSpoolDir={d}/spool\nSlurmctldPidFile={d}/slurmctld.pid\nSlurmctldLogFile={d}/slurmctld.log\n\
+                 NodeName=localhost CPUs=1 State=UNKNOWN\nPartitionName=debug Nodes=localhost Default=YES\n",
+                sock = munged.socket.display(),
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .args(["-D", "-i", "-f"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+            .spawn()
+            .expect("start slurmctld");
+        let c = Slurmctld { port, conf, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "slurmctld did not listen: {}", c.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("slurmctld.log")).unwrap_or_default()
+            + &std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Slurmctld {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Like [`exchange`], from a given local address (e.g. 127.0.0.2 as a legacy peer).
+pub async fn exchange_from(local: std::net::IpAddr, addr: SocketAddr, frame: &[u8]) -> Vec<u8> {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(SocketAddr::new(local, 0)).unwrap();
+    let mut s = sock.connect(addr).await.unwrap();
+    s.write_all(frame).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut out)).await.expect("reply in time").unwrap();
+    out
+}
