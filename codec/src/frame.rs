@@ -65,6 +65,9 @@ pub struct Frame {
     pub trailing: Bytes,
     /// Why a modelled body stayed raw (the frame itself still round-trips).
     pub body_error: Option<DecodeError>,
+    /// The layout a typed body was decoded with when the frame's own version was
+    /// unknown (a persistent connection seen without its handshake).
+    pub inferred_version: Option<ProtocolVersion>,
 }
 
 impl Frame {
@@ -87,16 +90,17 @@ impl Frame {
                 let body = r.bytes(header.body_length as usize)?;
                 let trailing = r.rest();
                 let ns = if header.dbd_msg_type.is_some() { Namespace::Dbd } else { Namespace::Slurm };
-                let (body, body_error) = typed_body(header.msg_type, ns, Some(header.version), body, base);
-                Ok(Frame { head: FrameHead::Normal { header, auth }, body, trailing, body_error })
+                let (body, body_error, _) = typed_body(header.msg_type, ns, Some(header.version), body, base);
+                Ok(Frame { head: FrameHead::Normal { header, auth }, body, trailing, body_error, inferred_version: None })
             }
             Framing::Persist { ns, version } => {
                 let at = r.offset();
                 let msg_type = MsgType(r.u16().map_err(|_| DecodeError::new(at, ErrorKind::LengthUnderMinimum { len: len as u64, min: 2 }))?);
                 let base = r.offset();
                 let body = r.rest();
-                let (body, body_error) = typed_body(msg_type, ns, version, body, base);
-                Ok(Frame { head: FrameHead::Persist { msg_type, ns, version }, body, trailing: Bytes::new(), body_error })
+                let (body, body_error, inferred) = typed_body(msg_type, ns, version, body, base);
+                let inferred_version = if version.is_none() { inferred } else { None };
+                Ok(Frame { head: FrameHead::Persist { msg_type, ns, version }, body, trailing: Bytes::new(), body_error, inferred_version })
             }
         }
     }
@@ -114,7 +118,7 @@ impl Frame {
         }
         match &self.body {
             Body::Raw(b) => out.put_slice(b),
-            Body::Msg(m) => m.encode(out, self.version().unwrap_or(ProtocolVersion::V22_05)),
+            Body::Msg(m) => m.encode(out, self.body_version()),
         }
         out.put_slice(&self.trailing);
         let len = (out.len() - start - 4) as u32;
@@ -140,6 +144,11 @@ impl Frame {
             FrameHead::Normal { header, .. } => Some(header.version),
             FrameHead::Persist { version, .. } => *version,
         }
+    }
+
+    /// The version a typed body is packed at: the frame's, or the inferred one.
+    fn body_version(&self) -> ProtocolVersion {
+        self.version().or(self.inferred_version).unwrap_or(ProtocolVersion::V22_05)
     }
 
     pub fn namespace(&self) -> Namespace {
@@ -179,7 +188,7 @@ impl Frame {
             Body::Raw(b) => b.clone(),
             Body::Msg(m) => {
                 let mut out = BytesMut::new();
-                m.encode(&mut out, self.version().unwrap_or(ProtocolVersion::V22_05));
+                m.encode(&mut out, self.body_version());
                 out.freeze()
             }
         }
@@ -187,32 +196,41 @@ impl Frame {
 }
 
 /// Decodes a body when its type is modelled. With an unknown version (persist
-/// frames seen without their handshake) each release's layout is tried, oldest first.
+/// frames seen without their handshake) each release's layout is tried, oldest
+/// first, preferring one under which every nested item is typed too (a batch's
+/// outer layout is the same in every release). Returns the version that worked.
 fn typed_body(
     msg_type: MsgType,
     ns: Namespace,
     version: Option<ProtocolVersion>,
     body: Bytes,
     base: usize,
-) -> (Body, Option<DecodeError>) {
+) -> (Body, Option<DecodeError>, Option<ProtocolVersion>) {
     if !Message::is_modelled(msg_type) {
-        return (Body::Raw(body), None);
+        return (Body::Raw(body), None, None);
     }
     let candidates: &[ProtocolVersion] = match &version {
         Some(v) => std::slice::from_ref(v),
         None => &ProtocolVersion::MODERN,
     };
     let mut first_err = None;
+    let mut partial = None;
     for &v in candidates {
         match Message::decode(msg_type, ns, v, body.clone(), base) {
-            None => return (Body::Raw(body), None),
-            Some(Ok(m)) => return (Body::Msg(Box::new(m)), None),
+            None => return (Body::Raw(body), None, None),
+            Some(Ok(m)) if m.is_fully_typed() || version.is_some() => return (Body::Msg(Box::new(m)), None, Some(v)),
+            Some(Ok(m)) => {
+                partial.get_or_insert((m, v));
+            }
             Some(Err(e)) => {
                 first_err.get_or_insert(e);
             }
         }
     }
-    (Body::Raw(body), first_err)
+    match partial {
+        Some((m, v)) => (Body::Msg(Box::new(m)), None, Some(v)),
+        None => (Body::Raw(body), first_err, None),
+    }
 }
 
 #[cfg(test)]

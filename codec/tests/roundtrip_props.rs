@@ -104,7 +104,7 @@ proptest! {
         h.dbd_msg_type = h.dbd_msg_type.map(|_| MsgType(1999));
         h.flags = HeaderFlags(h.flags.0 & !HeaderFlags::NO_AUTH_CRED);
         h.body_length = body.len() as u32;
-        let frame = Frame { head: FrameHead::Normal { header: h, auth: a }, body: Body::Raw(Bytes::from(body)), trailing: Bytes::new(), body_error: None };
+        let frame = Frame { head: FrameHead::Normal { header: h, auth: a }, body: Body::Raw(Bytes::from(body)), trailing: Bytes::new(), body_error: None, inferred_version: None };
         let wire = frame.to_bytes();
         let back = Frame::decode(wire.clone(), Framing::Normal).unwrap();
         prop_assert_eq!(back.to_bytes(), wire);
@@ -148,6 +148,7 @@ fn frame_built_from_fields_has_real_slurm_layout() {
         body: Body::Raw(Bytes::new()),
         trailing: Bytes::new(),
         body_error: None,
+        inferred_version: None,
     };
     let wire = frame.to_bytes();
     let mut expected = vec![0, 0, 0, 16 + 4 + 4 + 11];
