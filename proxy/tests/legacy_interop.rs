@@ -326,3 +326,34 @@ async fn legacy_2024_through_fedproxy_to_a_real_slurmctld_gets_a_legacy_2025() {
     assert_eq!(s.metrics.passthrough.with_label_values(&["flurm-in", "slurm_2024"]).get(), 1);
     assert_eq!(count(&s, "from_legacy", "legacy_2024", "slurm_2049"), 1, "still only the one translation");
 }
+
+/// The daemon itself (`fedproxy run`): a `[[route]]` to the legacy controller and
+/// a `[[peer]]` declaring it legacy-flurm; scontrol through it; /metrics shows
+/// the translations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedproxy_run_translates_for_a_configured_legacy_peer() {
+    let m = Munged::start();
+    let emu = legacy_emulator(EmulatorMode::Populated, Some(m.client())).await;
+    let cfg = fedproxy::run::Config::from_toml(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nlisten = \"127.0.0.1:0\"\nupstream = \"{up}\"\nname = \"to-flurm\"\n\
+         [legacy]\nmunge_socket = \"{sock}\"\nfed_ids = {{ alpha = 2 }}\n\
+         [[peer]]\nname = \"flurm\"\nmatch = \"{ip}\"\ndialect = \"legacy-flurm\"\nfed_id = 1\n",
+        up = emu.addr,
+        ip = emu.addr.ip(),
+        sock = m.socket.display()
+    ))
+    .unwrap();
+    let proxy = fedproxy::run::Proxy::start(cfg).await.unwrap();
+    let addr = proxy.listener_addr("to-flurm").unwrap();
+    let (rc, out, err) = scontrol_async(&m, addr.port(), &["show", "federation"]).await;
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("Self:       legacy:flurm-head:6817 ID:1 FedState:ACTIVE"), "{out}");
+    let text = proxy.metrics().render();
+    assert!(
+        text.contains(r#"fedproxy_legacy_translations_total{direction="from_legacy",from="legacy_2025",to="slurm_2050"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"fedproxy_legacy_credentials_minted_total{msg_type="2050"} 1"#));
+    proxy.start_drain();
+    proxy.shutdown().await;
+}

@@ -25,6 +25,12 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub relay: RelayConfig,
+    /// `[legacy]`: legacy FLURM interop settings (docs/legacy-flurm.md).
+    #[serde(default)]
+    pub legacy: Option<crate::legacy::LegacyConfig>,
+    /// `[[peer]]`: per-peer dialect (docs/legacy-flurm.md).
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<crate::legacy::PeerConfig>,
 }
 
 /// `[admin]`: the HTTP server with `/metrics`, `/live`, `/ready`.

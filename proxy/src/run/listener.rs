@@ -28,12 +28,19 @@ pub struct Shared {
     pub relay: RelayConfig,
     pub guard: Arc<LoopGuard>,
     pub drain: Arc<Drain>,
+    /// Legacy FLURM translation (set when a `legacy-flurm` peer is configured).
+    pub legacy: Option<crate::legacy::LegacyRuntime>,
     next_id: AtomicU64,
 }
 
 impl Shared {
     pub fn new(metrics: Arc<Metrics>, relay: RelayConfig, guard: Arc<LoopGuard>, drain: Arc<Drain>) -> Shared {
-        Shared { metrics, relay, guard, drain, next_id: AtomicU64::new(1) }
+        Shared { metrics, relay, guard, drain, legacy: None, next_id: AtomicU64::new(1) }
+    }
+
+    pub fn with_legacy(mut self, legacy: Option<crate::legacy::LegacyRuntime>) -> Shared {
+        self.legacy = legacy;
+        self
     }
 }
 
@@ -132,6 +139,18 @@ async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerC
         }
     };
     tune(&upstream, shared.relay.keepalive_secs);
+    // Legacy FLURM peers: frame-at-a-time through the translator instead of the byte relay.
+    if let Some(t) = shared.legacy.as_ref().and_then(|l| l.translator(peer, upstream_addr)) {
+        let probes = shared.legacy.as_ref().map(|l| l.probes.clone());
+        let r = crate::legacy::relay::relay(client, upstream, t, peer, probes).await;
+        m.connections_closed.with_label_values(&[&ctx.name, "legacy"]).inc();
+        if let Err(e) = r {
+            debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, error = %e,
+                "legacy connection ended with an error");
+        }
+        drop(own);
+        return;
+    }
     let info = ConnInfo { id, listener: ctx.name.clone(), client: peer, upstream: upstream_addr };
     let observer = Mutex::new(Observer::new(
         m.clone(),

@@ -80,7 +80,8 @@ impl Proxy {
         let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.2).collect();
         own.push(admin_addr);
         let guard = Arc::new(LoopGuard::new(own));
-        let shared = Arc::new(Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone()));
+        let legacy = crate::legacy::LegacyRuntime::from_config(cfg.legacy.as_ref(), &cfg.peers, metrics.registry())?;
+        let shared = Arc::new(Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone()).with_legacy(legacy));
 
         let mut tasks = Vec::new();
         let mut listeners = Vec::new();
