@@ -32,6 +32,7 @@ ifeq ($(LAB),1)
 endif
 
 test-unit:
+	scripts/install-build-deps
 	$(CARGO) test --release --locked --workspace
 
 test-lab: build
