@@ -57,7 +57,7 @@ pub async fn connect(dst: SocketAddr, timeout: Duration, guard: &Arc<LoopGuard>)
     let local = sock.local_addr().map_err(ConnectError::Io)?.as_socket().ok_or_else(|| {
         ConnectError::Io(io::Error::new(io::ErrorKind::InvalidData, "local address is not IP"))
     })?;
-    let own = guard.register(local);
+    let own = guard.register(local, dst);
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock)).map_err(ConnectError::Io)?;
     let established = async {
         stream.writable().await?;
@@ -110,8 +110,8 @@ mod tests {
         let local = s.local_addr().unwrap();
         let (_a, peer) = live.accept().await.unwrap();
         assert_eq!(peer, local);
-        assert!(guard.is_own_upstream(peer));
+        assert!(guard.is_own_upstream(peer, live.local_addr().unwrap()));
         drop(own);
-        assert!(!guard.is_own_upstream(peer));
+        assert!(!guard.is_own_upstream(peer, live.local_addr().unwrap()));
     }
 }

@@ -110,7 +110,7 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: A
 /// One accepted connection, from the loop guard to the end of the relay.
 async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
     let m = &shared.metrics;
-    if let Some(reason) = shared.guard.check_accepted(peer) {
+    if let Some(reason) = shared.guard.check_accepted(peer, &client) {
         return refuse(&ctx, &shared, id, peer, None, reason);
     }
     let upstream_addr = match ctx.spec.kind {
