@@ -29,18 +29,37 @@ async fn live_ready_metrics_and_not_found() {
 
     let m = http_get(a, "/metrics").await.unwrap();
     assert_eq!(m.status, 200);
-    assert!(m.headers["content-type"].starts_with("text/plain; version=0.0.4"), "{:?}", m.headers);
+    assert!(
+        m.headers["content-type"].starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        m.headers
+    );
     // Families with labels appear once they have a series; these are pre-registered.
     assert!(m.body.contains("# TYPE fedproxy_bytes_total counter"));
-    assert!(m.body.contains("# TYPE fedproxy_decode_errors_total counter"));
-    assert!(m.body.contains("# TYPE fedproxy_loop_guard_refusals_total counter"));
+    assert!(m
+        .body
+        .contains("# TYPE fedproxy_decode_errors_total counter"));
+    assert!(m
+        .body
+        .contains("# TYPE fedproxy_loop_guard_refusals_total counter"));
     assert_eq!(metric(&m.body, "fedproxy_ready", &[]), 1.0);
-    assert_eq!(metric(&m.body, "fedproxy_connections_accepted_total", &[("listener", "r")]), 0.0);
+    assert_eq!(
+        metric(
+            &m.body,
+            "fedproxy_connections_accepted_total",
+            &[("listener", "r")]
+        ),
+        0.0
+    );
 
     assert_eq!(http_get(a, "/").await.unwrap().status, 404);
     assert_eq!(http_get(a, "/metricsx").await.unwrap().status, 404);
     let mut s = TcpStream::connect(a).await.unwrap();
-    s.write_all(b"POST /ready HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(
+        b"POST /ready HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).await.unwrap();
     assert!(raw.starts_with("HTTP/1.1 405"), "{raw}");
@@ -58,7 +77,9 @@ async fn keep_alive_admin_connection_serves_several_requests() {
     let proxy = start_route(dead_addr(), "").await;
     let mut s = TcpStream::connect(proxy.admin_addr()).await.unwrap();
     for _ in 0..3 {
-        s.write_all(b"GET /live HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /live HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = vec![0u8; 4096];
         let mut got = Vec::new();
         while !got.ends_with(b"live\n") {
@@ -76,9 +97,16 @@ async fn get_from(from: SocketAddr, to: SocketAddr, path: &str) -> Option<String
     let sock = TcpSocket::new_v4().unwrap();
     sock.bind(from).unwrap();
     let mut s = sock.connect(to).await.unwrap();
-    let _ = s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).await;
+    let _ = s
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
     let mut raw = Vec::new();
-    match tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw)).await.expect("server answers or closes") {
+    match tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("server answers or closes")
+    {
         Ok(_) if raw.is_empty() => None,
         Ok(_) => Some(String::from_utf8(raw).unwrap()),
         Err(_) => None, // reset: closed without answering
@@ -100,11 +128,21 @@ fn non_loopback_admin_clients_are_refused_by_default() {
         let port = proxy.admin_addr().port();
         let via_remote = SocketAddr::new("198.51.100.1".parse().unwrap(), port);
         let via_lo = SocketAddr::new("127.0.0.1".parse().unwrap(), port);
-        assert_eq!(get_from(remote, via_remote, "/metrics").await, None, "remote client must get no answer");
-        let ok = get_from(local, via_lo, "/metrics").await.expect("loopback client is served");
+        assert_eq!(
+            get_from(remote, via_remote, "/metrics").await,
+            None,
+            "remote client must get no answer"
+        );
+        let ok = get_from(local, via_lo, "/metrics")
+            .await
+            .expect("loopback client is served");
         assert!(ok.starts_with("HTTP/1.1 200"));
         let body = ok.split_once("\r\n\r\n").unwrap().1;
-        assert_eq!(metric(body, "fedproxy_admin_refused_total", &[]), 1.0, "{ok}");
+        assert_eq!(
+            metric(body, "fedproxy_admin_refused_total", &[]),
+            1.0,
+            "{ok}"
+        );
         // A loopback client reaching the admin port through the non-loopback
         // address is judged by its own address (loopback here: served).
         let ok = get_from(local, via_remote, "/live").await.expect("served");
@@ -117,7 +155,9 @@ fn non_loopback_admin_clients_are_refused_by_default() {
         ))
         .await;
         let to = SocketAddr::new("198.51.100.1".parse().unwrap(), open.admin_addr().port());
-        let r = get_from(remote, to, "/live").await.expect("remote client served when allowed");
+        let r = get_from(remote, to, "/live")
+            .await
+            .expect("remote client served when allowed");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     });
     if ran.is_none() {

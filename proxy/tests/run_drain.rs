@@ -36,7 +36,8 @@ struct TempFile(PathBuf);
 
 impl TempFile {
     fn new(tag: &str, text: &str) -> TempFile {
-        let p = std::env::temp_dir().join(format!("fedproxy-test-{}-{tag}.toml", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("fedproxy-test-{}-{tag}.toml", std::process::id()));
         std::fs::write(&p, text).unwrap();
         TempFile(p)
     }
@@ -63,13 +64,18 @@ fn spawn(tag: &str, config: &str) -> Daemon {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let v = serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+            let v =
+                serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({ "raw": line }));
             if tx.send(v).is_err() {
                 return;
             }
         }
     });
-    Daemon { child, lines: rx, _config: cfg }
+    Daemon {
+        child,
+        lines: rx,
+        _config: cfg,
+    }
 }
 
 impl Daemon {
@@ -78,7 +84,10 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let v = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no log line {message:?}"));
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line {message:?}"));
             if v["message"] == message && field.is_none_or(|(k, val)| v[k] == val) {
                 return v;
             }
@@ -90,7 +99,11 @@ impl Daemon {
     }
 
     fn wait_log_prefix(&self, listener: &str) -> SocketAddr {
-        let msg = if listener == "admin" { "admin server listening (/metrics, /live, /ready)" } else { "listening" };
+        let msg = if listener == "admin" {
+            "admin server listening (/metrics, /live, /ready)"
+        } else {
+            "listening"
+        };
         let v = self.wait_log(msg, Some(("listener", listener)));
         v["addr"].as_str().unwrap().parse().unwrap()
     }
@@ -106,7 +119,10 @@ impl Daemon {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "fedproxy did not exit within {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "fedproxy did not exit within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -115,7 +131,10 @@ impl Daemon {
 async fn echo_once(s: &mut TcpStream, msg: &[u8]) {
     s.write_all(msg).await.unwrap();
     let mut got = vec![0u8; msg.len()];
-    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got)).await.expect("echo").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
+        .await
+        .expect("echo")
+        .unwrap();
     assert_eq!(got, msg);
 }
 
@@ -141,7 +160,10 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
     d.wait_log("shutting down", Some(("signal", "SIGTERM")));
     // /ready says 503 and new connections are refused...
     wait_until(Duration::from_secs(10), "/ready 503", || async {
-        http_get(admin, "/ready").await.map(|r| r.status == 503).unwrap_or(false)
+        http_get(admin, "/ready")
+            .await
+            .map(|r| r.status == 503)
+            .unwrap_or(false)
     })
     .await;
     wait_until(Duration::from_secs(10), "route refuses connections", || async {
@@ -150,7 +172,10 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
     .await;
     // ...while the open connection keeps working, and the process waits for it.
     echo_once(&mut open, b"during the drain").await;
-    assert!(d.child.try_wait().unwrap().is_none(), "exited before its connection finished");
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "exited before its connection finished"
+    );
 
     open.shutdown().await.unwrap();
     let mut rest = Vec::new();
@@ -158,7 +183,10 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
     assert!(rest.is_empty());
     let status = d.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status:?}");
-    assert!(t0.elapsed() < Duration::from_secs(15), "exited on the drain timeout, not when the connection ended");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "exited on the drain timeout, not when the connection ended"
+    );
     d.wait_log("drained; exiting", None);
 }
 
@@ -179,18 +207,29 @@ async fn sigint_with_a_stuck_connection_exits_zero_after_the_drain_timeout() {
     d.signal(libc::SIGINT);
     let status = d.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0), "{status:?}");
-    assert!(t0.elapsed() >= Duration::from_millis(300), "did not wait for the drain timeout");
-    d.wait_log("drain timeout reached; closing the remaining connections", None);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "did not wait for the drain timeout"
+    );
+    d.wait_log(
+        "drain timeout reached; closing the remaining connections",
+        None,
+    );
     // The stuck connection was closed when the process exited.
     let mut buf = [0u8; 1];
-    let r = tokio::time::timeout(Duration::from_secs(5), stuck.read(&mut buf)).await.expect("closed");
+    let r = tokio::time::timeout(Duration::from_secs(5), stuck.read(&mut buf))
+        .await
+        .expect("closed");
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_and_busy_address_fail_clearly() {
     // Unknown key: exit 2, the message names it.
-    let mut d = spawn("bad", "[inbound]\nlisten = \"127.0.0.1:0\"\nupstrem = \"127.0.0.1:6817\"\n");
+    let mut d = spawn(
+        "bad",
+        "[inbound]\nlisten = \"127.0.0.1:0\"\nupstrem = \"127.0.0.1:6817\"\n",
+    );
     let status = d.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(2));
     let v = d.wait_log_any();
@@ -206,14 +245,28 @@ async fn bad_config_and_busy_address_fail_clearly() {
     let status = d.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(1));
     let v = d.wait_log_any();
-    assert!(v.contains(&format!("route[0].listen = {addr}")) && v.contains("in use"), "{v}");
+    assert!(
+        v.contains(&format!("route[0].listen = {addr}")) && v.contains("in use"),
+        "{v}"
+    );
 
     // --check-config: 0 for a good file, 2 for a bad one, and nothing is bound.
-    let good = TempFile::new("check", "[[route]]\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:6817\"\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_fedproxy")).args(["run", "--check-config", "-c"]).arg(&good.0).output().unwrap();
+    let good = TempFile::new(
+        "check",
+        "[[route]]\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:6817\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_fedproxy"))
+        .args(["run", "--check-config", "-c"])
+        .arg(&good.0)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let bad = TempFile::new("checkbad", "[relay]\ndrain_timeout = 5\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_fedproxy")).args(["run", "--check-config", "-c"]).arg(&bad.0).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fedproxy"))
+        .args(["run", "--check-config", "-c"])
+        .arg(&bad.0)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
@@ -222,7 +275,12 @@ impl Daemon {
     fn wait_log_any(&self) -> String {
         let mut all = String::new();
         while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            all.push_str(v["message"].as_str().or(v["raw"].as_str()).unwrap_or_default());
+            all.push_str(
+                v["message"]
+                    .as_str()
+                    .or(v["raw"].as_str())
+                    .unwrap_or_default(),
+            );
             all.push('\n');
         }
         all

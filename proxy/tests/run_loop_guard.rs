@@ -26,31 +26,56 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_connection_to_outbound_listener_is_refused() {
     let proxy = start("[outbound]\nlisten = \"127.0.0.1:0\"\n").await;
-    let mut c = TcpStream::connect(proxy.listener_addr("outbound").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("outbound").unwrap())
+        .await
+        .unwrap();
     let _ = c.write_all(b"\x00\x00\x00\x10hello").await;
     let mut buf = [0u8; 8];
-    let r = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf)).await.expect("closed");
+    let r = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .expect("closed");
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     let text = wait_metrics(&proxy, Duration::from_secs(5), "refusal counted", |t| {
-        metric(t, "fedproxy_loop_guard_refusals_total", &[("listener", "outbound"), ("reason", "self_target")]) == 1.0
+        metric(
+            t,
+            "fedproxy_loop_guard_refusals_total",
+            &[("listener", "outbound"), ("reason", "self_target")],
+        ) == 1.0
     })
     .await;
     // Refused before any upstream connect.
-    assert_eq!(metric(&text, "fedproxy_upstream_connect_failures_total", &[]), 0.0);
+    assert_eq!(
+        metric(&text, "fedproxy_upstream_connect_failures_total", &[]),
+        0.0
+    );
     assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[]), 0.0);
-    assert_eq!(metric(&text, "fedproxy_connections_accepted_total", &[("listener", "outbound")]), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_accepted_total",
+            &[("listener", "outbound")]
+        ),
+        1.0
+    );
 }
 
 /// An echo server on `addr` that counts the connections it accepts and records
 /// their peers.
-async fn counting_echo(addr: SocketAddr) -> (Arc<AtomicUsize>, tokio::sync::mpsc::UnboundedReceiver<SocketAddr>) {
+async fn counting_echo(
+    addr: SocketAddr,
+) -> (
+    Arc<AtomicUsize>,
+    tokio::sync::mpsc::UnboundedReceiver<SocketAddr>,
+) {
     let l = TcpListener::bind(addr).await.unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let count = n.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, peer)) = l.accept().await else { return };
+            let Ok((mut s, peer)) = l.accept().await else {
+                return;
+            };
             count.fetch_add(1, Ordering::SeqCst);
             let _ = tx.send(peer);
             tokio::spawn(async move {
@@ -64,7 +89,12 @@ async fn counting_echo(addr: SocketAddr) -> (Arc<AtomicUsize>, tokio::sync::mpsc
 }
 
 async fn connect_from(from: SocketAddr, to: SocketAddr) -> TcpStream {
-    let sock = if from.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.unwrap();
+    let sock = if from.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .unwrap();
     sock.bind(from).unwrap();
     sock.connect(to).await.unwrap()
 }
@@ -79,19 +109,43 @@ async fn redirected_round_trip(sibling: SocketAddr, slurmctld: SocketAddr, liste
     c.write_all(b"through the proxy").await.unwrap();
     c.shutdown().await.unwrap();
     let mut got = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got)).await.expect("echo").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got))
+        .await
+        .expect("echo")
+        .unwrap();
     assert_eq!(got, b"through the proxy");
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     // The sibling saw the proxy's connection, not the client's.
     let peer = peers.recv().await.unwrap();
     assert_ne!(peer.ip(), slurmctld.ip());
     let text = wait_metrics(&proxy, Duration::from_secs(5), "closed", |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "outbound")]) == 1.0
+        metric(
+            t,
+            "fedproxy_connections_closed_total",
+            &[("listener", "outbound")],
+        ) == 1.0
     })
     .await;
-    assert_eq!(metric(&text, "fedproxy_bytes_total", &[("listener", "outbound"), ("direction", "c2s")]), 17.0);
-    assert_eq!(metric(&text, "fedproxy_bytes_total", &[("listener", "outbound"), ("direction", "s2c")]), 17.0);
-    assert_eq!(metric(&text, "fedproxy_loop_guard_refusals_total", &[]), 0.0);
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_bytes_total",
+            &[("listener", "outbound"), ("direction", "c2s")]
+        ),
+        17.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_bytes_total",
+            &[("listener", "outbound"), ("direction", "s2c")]
+        ),
+        17.0
+    );
+    assert_eq!(
+        metric(&text, "fedproxy_loop_guard_refusals_total", &[]),
+        0.0
+    );
 }
 
 #[test]
@@ -120,7 +174,9 @@ fn ip6t_so_original_dst_ipv6() {
         || redirected_round_trip("[2001:db8::7]:6817".parse().unwrap(), "[2001:db8::2]:0".parse().unwrap(), "[::]:16818"),
     );
     if ran.is_none() {
-        eprintln!("SKIPPED ip6t_so_original_dst_ipv6: needs network namespaces and ip6tables (nat)");
+        eprintln!(
+            "SKIPPED ip6t_so_original_dst_ipv6: needs network namespaces and ip6tables (nat)"
+        );
     }
 }
 

@@ -17,7 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 fn capture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../captures/slurm-22.05").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../captures/slurm-22.05")
+        .join(name)
 }
 
 /// One side of a replayed connection: writes its segments in capture order,
@@ -72,15 +74,27 @@ async fn replay(file: &str, route: std::net::SocketAddr, upstream: &TcpListener)
             play(server, conn.clone(), Direction::ServerToClient),
             play(client, conn.clone(), Direction::ClientToServer),
         );
-        assert!(at_server == c2s, "{file} #{}: upstream got other bytes than the client sent", conn.id);
-        assert!(at_client == s2c, "{file} #{}: client got other bytes than the upstream sent", conn.id);
+        assert!(
+            at_server == c2s,
+            "{file} #{}: upstream got other bytes than the client sent",
+            conn.id
+        );
+        assert!(
+            at_client == s2c,
+            "{file} #{}: client got other bytes than the upstream sent",
+            conn.id
+        );
         n += 1;
     }
     n
 }
 
 fn messages(text: &str, dir: &str, t: &str, kind: &str) -> f64 {
-    metric(text, "fedproxy_messages_total", &[("direction", dir), ("msg_type", t), ("conn_kind", kind)])
+    metric(
+        text,
+        "fedproxy_messages_total",
+        &[("direction", dir), ("msg_type", t), ("conn_kind", kind)],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,32 +103,84 @@ async fn federation_startup_capture_is_counted_by_type_and_kind() {
     let proxy = start_route(upstream.local_addr().unwrap(), "").await;
     let route = proxy.listener_addr("r").unwrap();
     let n = replay("fed_startup.pcap", route, &upstream).await;
-    assert_eq!(n, 20, "fed_startup.pcap has 20 TCP connections, all replayable");
-    let text = wait_metrics(&proxy, Duration::from_secs(10), "all connections closed", |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64
-    })
+    assert_eq!(
+        n, 20,
+        "fed_startup.pcap has 20 TCP connections, all replayable"
+    );
+    let text = wait_metrics(
+        &proxy,
+        Duration::from_secs(10),
+        "all connections closed",
+        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64,
+    )
     .await;
 
     // Counts from captures/slurm-22.05/fed_startup.decode.txt (the lab's own decoder).
-    assert_eq!(metric(&text, "fedproxy_decode_errors_total", &[]), 0.0, "{text}");
+    assert_eq!(
+        metric(&text, "fedproxy_decode_errors_total", &[]),
+        0.0,
+        "{text}"
+    );
     assert_eq!(messages(&text, "c2s", "REQUEST_FED_INFO", "oneshot"), 8.0);
     assert_eq!(messages(&text, "s2c", "RESPONSE_FED_INFO", "oneshot"), 8.0);
-    assert_eq!(messages(&text, "c2s", "REQUEST_PERSIST_INIT", "fed_persist"), 2.0);
-    assert_eq!(messages(&text, "c2s", "REQUEST_PERSIST_INIT", "dbd_persist"), 1.0);
-    assert_eq!(metric(&text, "fedproxy_messages_total", &[("msg_type", "PERSIST_RC")]), 5.0);
+    assert_eq!(
+        messages(&text, "c2s", "REQUEST_PERSIST_INIT", "fed_persist"),
+        2.0
+    );
+    assert_eq!(
+        messages(&text, "c2s", "REQUEST_PERSIST_INIT", "dbd_persist"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_messages_total",
+            &[("msg_type", "PERSIST_RC")]
+        ),
+        5.0
+    );
     assert_eq!(messages(&text, "s2c", "PERSIST_RC", "fed_persist"), 2.0);
-    assert_eq!(messages(&text, "c2s", "REQUEST_CTLD_MULT_MSG", "fed_persist"), 2.0);
-    assert_eq!(messages(&text, "s2c", "RESPONSE_CTLD_MULT_MSG", "fed_persist"), 2.0);
-    assert_eq!(messages(&text, "c2s", "ACCOUNTING_UPDATE_MSG", "oneshot"), 1.0);
-    assert_eq!(messages(&text, "c2s", "DBD_REGISTER_CTLD", "dbd_persist"), 1.0);
-    assert_eq!(metric(&text, "fedproxy_messages_total", &[("msg_type", "UNKNOWN")]), 0.0);
+    assert_eq!(
+        messages(&text, "c2s", "REQUEST_CTLD_MULT_MSG", "fed_persist"),
+        2.0
+    );
+    assert_eq!(
+        messages(&text, "s2c", "RESPONSE_CTLD_MULT_MSG", "fed_persist"),
+        2.0
+    );
+    assert_eq!(
+        messages(&text, "c2s", "ACCOUNTING_UPDATE_MSG", "oneshot"),
+        1.0
+    );
+    assert_eq!(
+        messages(&text, "c2s", "DBD_REGISTER_CTLD", "dbd_persist"),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "fedproxy_messages_total", &[("msg_type", "UNKNOWN")]),
+        0.0
+    );
     // decode.txt lists 50 frames in all.
     assert_eq!(metric(&text, "fedproxy_messages_total", &[]), 50.0);
 
     // Connection kinds and federation peers (alpha and beta opened one FED
     // connection each; alpha's slurmctld also opened its DBD connection).
-    assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("conn_kind", "fed_persist")]), 2.0);
-    assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("conn_kind", "dbd_persist")]), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_closed_total",
+            &[("conn_kind", "fed_persist")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_closed_total",
+            &[("conn_kind", "dbd_persist")]
+        ),
+        1.0
+    );
     assert_eq!(metric(&text, "fedproxy_connections_active", &[]), 0.0);
     for cluster in ["alpha", "beta"] {
         let peer = samples(&text).into_iter().find(|(n, l, _)| {
@@ -122,13 +188,18 @@ async fn federation_startup_capture_is_counted_by_type_and_kind() {
                 && l.get("cluster").map(String::as_str) == Some(cluster)
                 && l.get("persist_type").map(String::as_str) == Some("FED")
         });
-        let (_, labels, value) = peer.unwrap_or_else(|| panic!("no peer series for {cluster}\n{text}"));
+        let (_, labels, value) =
+            peer.unwrap_or_else(|| panic!("no peer series for {cluster}\n{text}"));
         assert_eq!(value, 0.0, "connection closed: gauge back to 0");
         assert_eq!(labels["version"], "22.05");
         assert_eq!(labels["listener"], "r");
     }
     // One request → reply timing per one-shot RPC and per PERSIST_INIT.
-    let rpcs = metric(&text, "fedproxy_rpc_duration_seconds_count", &[("msg_type", "REQUEST_FED_INFO")]);
+    let rpcs = metric(
+        &text,
+        "fedproxy_rpc_duration_seconds_count",
+        &[("msg_type", "REQUEST_FED_INFO")],
+    );
     assert_eq!(rpcs, 8.0);
 }
 
@@ -136,18 +207,49 @@ async fn federation_startup_capture_is_counted_by_type_and_kind() {
 async fn federated_submit_counts_sib_messages_inside_ctld_mult_msg() {
     let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = start_route(upstream.local_addr().unwrap(), "").await;
-    let n = replay("fed_submit.pcap", proxy.listener_addr("r").unwrap(), &upstream).await;
-    let text = wait_metrics(&proxy, Duration::from_secs(10), "all connections closed", |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64
-    })
+    let n = replay(
+        "fed_submit.pcap",
+        proxy.listener_addr("r").unwrap(),
+        &upstream,
+    )
+    .await;
+    let text = wait_metrics(
+        &proxy,
+        Duration::from_secs(10),
+        "all connections closed",
+        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64,
+    )
     .await;
     // From captures/slurm-22.05/fed_submit.decode.txt.
-    assert_eq!(metric(&text, "fedproxy_decode_errors_total", &[]), 0.0, "{text}");
-    assert_eq!(messages(&text, "c2s", "REQUEST_CTLD_MULT_MSG", "fed_persist"), 2.0, "{text}");
-    assert_eq!(messages(&text, "s2c", "RESPONSE_CTLD_MULT_MSG", "fed_persist"), 2.0);
-    assert_eq!(messages(&text, "c2s", "REQUEST_SUBMIT_BATCH_JOB", "oneshot"), 1.0);
-    assert_eq!(messages(&text, "c2s", "REQUEST_JOB_INFO_SINGLE", "oneshot"), 14.0);
-    let sib = |t: &str| metric(&text, "fedproxy_sib_messages_total", &[("direction", "c2s"), ("sib_msg_type", t)]);
+    assert_eq!(
+        metric(&text, "fedproxy_decode_errors_total", &[]),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(
+        messages(&text, "c2s", "REQUEST_CTLD_MULT_MSG", "fed_persist"),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        messages(&text, "s2c", "RESPONSE_CTLD_MULT_MSG", "fed_persist"),
+        2.0
+    );
+    assert_eq!(
+        messages(&text, "c2s", "REQUEST_SUBMIT_BATCH_JOB", "oneshot"),
+        1.0
+    );
+    assert_eq!(
+        messages(&text, "c2s", "REQUEST_JOB_INFO_SINGLE", "oneshot"),
+        14.0
+    );
+    let sib = |t: &str| {
+        metric(
+            &text,
+            "fedproxy_sib_messages_total",
+            &[("direction", "c2s"), ("sib_msg_type", t)],
+        )
+    };
     assert_eq!(sib("FED_JOB_SUBMIT_BATCH"), 1.0, "{text}");
     assert_eq!(sib("FED_JOB_COMPLETE"), 1.0);
     assert_eq!(metric(&text, "fedproxy_sib_messages_total", &[]), 2.0);
@@ -169,12 +271,22 @@ async fn peer_gauge_is_one_while_the_persistent_connection_is_open() {
             s.len() > 10 && s[8..10] == [0x19, 0x64] && s.windows(5).any(|w| w == b"alpha")
         })
         .expect("alpha's PERSIST_INIT connection");
-    let init_len = 4 + u32::from_be_bytes(fed.stream(Direction::ClientToServer)[..4].try_into().unwrap()) as usize;
-    let rc_len = 4 + u32::from_be_bytes(fed.stream(Direction::ServerToClient)[..4].try_into().unwrap()) as usize;
+    let init_len = 4 + u32::from_be_bytes(
+        fed.stream(Direction::ClientToServer)[..4]
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let rc_len = 4 + u32::from_be_bytes(
+        fed.stream(Direction::ServerToClient)[..4]
+            .try_into()
+            .unwrap(),
+    ) as usize;
     let init = fed.stream(Direction::ClientToServer)[..init_len].to_vec();
     let rc = fed.stream(Direction::ServerToClient)[..rc_len].to_vec();
 
-    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     let (mut s, _) = upstream.accept().await.unwrap();
     c.write_all(&init).await.unwrap();
     let mut got = vec![0u8; init.len()];
@@ -187,7 +299,14 @@ async fn peer_gauge_is_one_while_the_persistent_connection_is_open() {
         metric(t, "fedproxy_federation_peer_connected", &peer) == 1.0
     })
     .await;
-    assert_eq!(metric(&text, "fedproxy_connections_active", &[("conn_kind", "fed_persist")]), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_active",
+            &[("conn_kind", "fed_persist")]
+        ),
+        1.0
+    );
     drop(c);
     drop(s);
     wait_metrics(&proxy, Duration::from_secs(5), "peer disconnected", |t| {
@@ -213,9 +332,18 @@ async fn garbage_is_relayed_unchanged_and_counted_without_hurting_others() {
     let mut got = vec![0u8; 100_000];
     gs.read_exact(&mut got).await.unwrap();
     assert!(got == garbage[..100_000]);
-    wait_metrics(&proxy, Duration::from_secs(5), "decode error counted", |t| {
-        metric(t, "fedproxy_decode_errors_total", &[("direction", "c2s"), ("reason", "length_over_limit")]) == 1.0
-    })
+    wait_metrics(
+        &proxy,
+        Duration::from_secs(5),
+        "decode error counted",
+        |t| {
+            metric(
+                t,
+                "fedproxy_decode_errors_total",
+                &[("direction", "c2s"), ("reason", "length_over_limit")],
+            ) == 1.0
+        },
+    )
     .await;
 
     // Other connections decode normally meanwhile.
@@ -240,10 +368,40 @@ async fn garbage_is_relayed_unchanged_and_counted_without_hurting_others() {
     .await;
     // One error per direction that failed: the client's garbage, then the
     // upstream's garbage (its first frame starts with the same bad prefix).
-    assert_eq!(metric(&text, "fedproxy_decode_errors_total", &[("direction", "c2s")]), 1.0, "{text}");
-    assert_eq!(metric(&text, "fedproxy_decode_errors_total", &[("direction", "s2c")]), 1.0, "{text}");
-    assert!(metric(&text, "fedproxy_messages_total", &[("msg_type", "REQUEST_FED_INFO")]) >= 1.0, "{text}");
-    assert!(metric(&text, "fedproxy_messages_total", &[("msg_type", "RESPONSE_FED_INFO")]) >= 1.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_decode_errors_total",
+            &[("direction", "c2s")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_decode_errors_total",
+            &[("direction", "s2c")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "fedproxy_messages_total",
+            &[("msg_type", "REQUEST_FED_INFO")]
+        ) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "fedproxy_messages_total",
+            &[("msg_type", "RESPONSE_FED_INFO")]
+        ) >= 1.0,
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +411,11 @@ async fn oversized_frames_are_relayed_and_counted() {
     // growing its length prefix and body (the header's body_length is not
     // consulted before the frame is complete, so only the start is decoded).
     let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = start_route(upstream.local_addr().unwrap(), "[relay]\nmax_observed_frame = 4096\n").await;
+    let proxy = start_route(
+        upstream.local_addr().unwrap(),
+        "[relay]\nmax_observed_frame = 4096\n",
+    )
+    .await;
     let cap = read_capture(&capture("fed_info.pcap")).unwrap();
     let req = cap
         .connections
@@ -267,14 +429,20 @@ async fn oversized_frames_are_relayed_and_counted() {
     let new_len = (big.len() - 4) as u32;
     big[..4].copy_from_slice(&new_len.to_be_bytes());
 
-    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     let (mut s, _) = upstream.accept().await.unwrap();
     c.write_all(&big).await.unwrap();
     let mut got = vec![0u8; big.len()];
     s.read_exact(&mut got).await.unwrap();
     assert!(got == big);
     wait_metrics(&proxy, Duration::from_secs(5), "oversized counted", |t| {
-        metric(t, "fedproxy_oversized_frames_total", &[("direction", "c2s"), ("msg_type", "REQUEST_FED_INFO")]) == 1.0
+        metric(
+            t,
+            "fedproxy_oversized_frames_total",
+            &[("direction", "c2s"), ("msg_type", "REQUEST_FED_INFO")],
+        ) == 1.0
     })
     .await;
 }

@@ -73,19 +73,56 @@ async fn random_payloads_random_chunks_both_ways_are_byte_exact() {
             }
         };
         let (server_got, client_got) = tokio::join!(server, client);
-        assert!(server_got == to_server, "round {round}: c2s differs ({} vs {} bytes)", server_got.len(), to_server.len());
-        assert!(client_got == to_client, "round {round}: s2c differs ({} vs {} bytes)", client_got.len(), to_client.len());
+        assert!(
+            server_got == to_server,
+            "round {round}: c2s differs ({} vs {} bytes)",
+            server_got.len(),
+            to_server.len()
+        );
+        assert!(
+            client_got == to_client,
+            "round {round}: s2c differs ({} vs {} bytes)",
+            client_got.len(),
+            to_client.len()
+        );
         total[0] += up_len as u64;
         total[1] += down_len as u64;
     }
-    let text = wait_metrics(&proxy, Duration::from_secs(10), "12 closed connections", |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == 12.0
-    })
+    let text = wait_metrics(
+        &proxy,
+        Duration::from_secs(10),
+        "12 closed connections",
+        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == 12.0,
+    )
     .await;
-    assert_eq!(metric(&text, "fedproxy_bytes_total", &[("listener", "r"), ("direction", "c2s")]), total[0] as f64);
-    assert_eq!(metric(&text, "fedproxy_bytes_total", &[("listener", "r"), ("direction", "s2c")]), total[1] as f64);
-    assert_eq!(metric(&text, "fedproxy_connections_accepted_total", &[("listener", "r")]), 12.0);
-    assert_eq!(metric(&text, "fedproxy_connections_active", &[("listener", "r")]), 0.0);
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_bytes_total",
+            &[("listener", "r"), ("direction", "c2s")]
+        ),
+        total[0] as f64
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_bytes_total",
+            &[("listener", "r"), ("direction", "s2c")]
+        ),
+        total[1] as f64
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_accepted_total",
+            &[("listener", "r")]
+        ),
+        12.0
+    );
+    assert_eq!(
+        metric(&text, "fedproxy_connections_active", &[("listener", "r")]),
+        0.0
+    );
     assert_eq!(proxy.open_connections(), 0);
 }
 
@@ -104,11 +141,16 @@ async fn half_close_still_delivers_the_reply() {
         s.shutdown().await.unwrap();
         req
     });
-    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     c.write_all(b"request").await.unwrap();
     c.shutdown().await.unwrap();
     let mut reply = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut reply)).await.expect("reply arrives").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut reply))
+        .await
+        .expect("reply arrives")
+        .unwrap();
     assert_eq!(reply, b"reply to: request");
     assert_eq!(server.await.unwrap(), b"request");
 }
@@ -116,7 +158,9 @@ async fn half_close_still_delivers_the_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_refused_closes_the_client_and_counts() {
     let proxy = start_route(dead_addr(), "").await;
-    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     let mut buf = [0u8; 16];
     // The proxy closes the client connection: EOF (or a reset if our write raced it).
     let r = tokio::time::timeout(Duration::from_secs(10), async {
@@ -126,12 +170,31 @@ async fn upstream_refused_closes_the_client_and_counts() {
     .await
     .expect("client connection is closed");
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
-    let text = wait_metrics(&proxy, Duration::from_secs(5), "connect failure counted", |t| {
-        metric(t, "fedproxy_upstream_connect_failures_total", &[("listener", "r"), ("reason", "refused")]) == 1.0
-    })
+    let text = wait_metrics(
+        &proxy,
+        Duration::from_secs(5),
+        "connect failure counted",
+        |t| {
+            metric(
+                t,
+                "fedproxy_upstream_connect_failures_total",
+                &[("listener", "r"), ("reason", "refused")],
+            ) == 1.0
+        },
+    )
     .await;
-    assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("listener", "r")]), 0.0);
-    assert_eq!(metric(&text, "fedproxy_connections_active", &[("listener", "r")]), 0.0);
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_closed_total",
+            &[("listener", "r")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(&text, "fedproxy_connections_active", &[("listener", "r")]),
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,12 +213,20 @@ async fn upstream_that_never_answers_times_out() {
         }
     }
     let proxy = start_route(addr, "[relay]\nconnect_timeout_ms = 300\n").await;
-    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     let mut buf = [0u8; 1];
-    let r = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf)).await.expect("closed after the connect timeout");
+    let r = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .expect("closed after the connect timeout");
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     wait_metrics(&proxy, Duration::from_secs(5), "timeout counted", |t| {
-        metric(t, "fedproxy_upstream_connect_failures_total", &[("listener", "r"), ("reason", "timeout")]) == 1.0
+        metric(
+            t,
+            "fedproxy_upstream_connect_failures_total",
+            &[("listener", "r"), ("reason", "timeout")],
+        ) == 1.0
     })
     .await;
     drop(full);
@@ -168,7 +239,9 @@ async fn slow_reader_backpressures_the_writer() {
     // read buffer per direction, so what it forwarded tracks what it accepted.
     let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = start_route(upstream.local_addr().unwrap(), "").await;
-    let c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     let (mut server, _) = upstream.accept().await.unwrap();
 
     let chunk = vec![0xA5u8; 64 * 1024];
@@ -182,19 +255,32 @@ async fn slow_reader_backpressures_the_writer() {
             Err(_) => break, // blocked: backpressure reached the client
         }
     }
-    assert!(written < cap, "the client was never blocked after {written} bytes");
+    assert!(
+        written < cap,
+        "the client was never blocked after {written} bytes"
+    );
     let text = metrics(&proxy).await;
-    let forwarded = metric(&text, "fedproxy_bytes_total", &[("listener", "r"), ("direction", "c2s")]) as usize;
+    let forwarded = metric(
+        &text,
+        "fedproxy_bytes_total",
+        &[("listener", "r"), ("direction", "c2s")],
+    ) as usize;
     // Everything forwarded was accepted from the client; what the proxy took in
     // but did not pass on is at most one buffer (16 KiB), the rest sits in the
     // kernel (client send buffer, proxy receive buffer).
-    assert!(forwarded <= written, "forwarded {forwarded} > written {written}");
+    assert!(
+        forwarded <= written,
+        "forwarded {forwarded} > written {written}"
+    );
     assert!(written > 0 && forwarded > 0);
     // Bytes accepted from the client but not yet forwarded fit in the client's
     // send buffer plus the proxy's receive buffer (kernel maxima) plus the one
     // relay buffer: the proxy itself did not queue them.
     let max_of = |path: &str| -> usize {
-        std::fs::read_to_string(path).ok().and_then(|s| s.split_whitespace().nth(2)?.parse().ok()).unwrap_or(6 << 20)
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(6 << 20)
     };
     let in_kernel = max_of("/proc/sys/net/ipv4/tcp_wmem") + max_of("/proc/sys/net/ipv4/tcp_rmem");
     assert!(
@@ -217,7 +303,10 @@ async fn slow_reader_backpressures_the_writer() {
         }
     });
     cw.shutdown().await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(30), reader).await.expect("drained").unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("drained")
+        .unwrap();
     assert_eq!(got, written);
     drop(cr.read(&mut [0u8; 1]).await);
 }
@@ -241,7 +330,10 @@ async fn many_concurrent_connections_stay_separate() {
             });
             write_chunked(&mut w, &data, &mut rng).await;
             w.shutdown().await.unwrap();
-            assert!(reader.await.unwrap() == data, "connection {i} got other bytes");
+            assert!(
+                reader.await.unwrap() == data,
+                "connection {i} got other bytes"
+            );
         }));
     }
     for t in tasks {

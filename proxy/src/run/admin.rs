@@ -44,7 +44,8 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// during a drain, so that `/ready` can say 503).
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(a) => a,
@@ -79,21 +80,28 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
 fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if !matches!(path, "/metrics" | "/live" | "/ready") {
-        return text(StatusCode::NOT_FOUND, "not found: try /metrics, /live or /ready\n");
+        return text(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics, /live or /ready\n",
+        );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     match path {
         "/live" => text(StatusCode::OK, "live\n"),
         "/ready" if state.drain.is_ready() => text(StatusCode::OK, "ready\n"),
-        "/ready" if state.drain.is_draining() => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        "/ready" if state.drain.is_draining() => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        }
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
         _ => {
             let mut r = Response::new(Full::new(Bytes::from(state.metrics.render())));
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
             r
         }
     }
@@ -102,7 +110,10 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -117,7 +128,10 @@ mod tests {
         assert!(allowed("[::1]:5000".parse().unwrap(), false));
         assert!(allowed("[::ffff:127.0.0.1]:5000".parse().unwrap(), false));
         assert!(!allowed("198.51.100.1:5000".parse().unwrap(), false));
-        assert!(!allowed("[::ffff:198.51.100.1]:5000".parse().unwrap(), false));
+        assert!(!allowed(
+            "[::ffff:198.51.100.1]:5000".parse().unwrap(),
+            false
+        ));
         assert!(!allowed("[2001:db8::1]:5000".parse().unwrap(), false));
         assert!(allowed("198.51.100.1:5000".parse().unwrap(), true));
     }

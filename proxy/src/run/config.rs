@@ -127,19 +127,27 @@ fn default_keepalive_secs() -> u64 {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: default_admin_listen(), allow_remote: false }
+        AdminConfig {
+            listen: default_admin_listen(),
+            allow_remote: false,
+        }
     }
 }
 
 impl Default for InboundConfig {
     fn default() -> Self {
-        InboundConfig { listen: default_inbound_listen(), upstream: default_inbound_upstream() }
+        InboundConfig {
+            listen: default_inbound_listen(),
+            upstream: default_inbound_upstream(),
+        }
     }
 }
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig { listen: default_outbound_listen() }
+        OutboundConfig {
+            listen: default_outbound_listen(),
+        }
     }
 }
 
@@ -199,7 +207,8 @@ pub struct ListenerSpec {
 impl Config {
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().to_string()))?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -208,7 +217,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        Config::from_toml(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+        Config::from_toml(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
     }
 
     /// The listeners to bind, in a stable order: inbound, outbound, routes.
@@ -219,7 +229,9 @@ impl Config {
                 name: "inbound".into(),
                 key: "inbound.listen".into(),
                 listen: i.listen,
-                kind: ListenerKind::Inbound { upstream: i.upstream },
+                kind: ListenerKind::Inbound {
+                    upstream: i.upstream,
+                },
             });
         }
         if let Some(o) = &self.outbound {
@@ -235,7 +247,9 @@ impl Config {
                 name: r.name.clone().unwrap_or_else(|| format!("route-{i}")),
                 key: format!("route[{i}].listen"),
                 listen: r.listen,
-                kind: ListenerKind::Route { upstream: r.upstream },
+                kind: ListenerKind::Route {
+                    upstream: r.upstream,
+                },
             });
         }
         out
@@ -245,7 +259,8 @@ impl Config {
         let listeners = self.listeners();
         if listeners.is_empty() {
             return Err(ConfigError(
-                "no listener configured: add [inbound], [outbound] or at least one [[route]]".into(),
+                "no listener configured: add [inbound], [outbound] or at least one [[route]]"
+                    .into(),
             ));
         }
         let r = &self.relay;
@@ -268,7 +283,10 @@ impl Config {
         let mut addrs: HashMap<SocketAddr, String> = HashMap::new();
         addrs.insert(self.admin.listen, "admin.listen".into());
         for l in &listeners {
-            if l.name.is_empty() || l.name.len() > 64 || !l.name.chars().all(|c| c.is_ascii_graphic()) {
+            if l.name.is_empty()
+                || l.name.len() > 64
+                || !l.name.chars().all(|c| c.is_ascii_graphic())
+            {
                 return Err(ConfigError(format!(
                     "{}: route name {:?} must be 1-64 printable ASCII characters without spaces",
                     l.key.replace(".listen", ".name"),
@@ -284,7 +302,10 @@ impl Config {
             // Port 0 asks the OS for a free port: never a clash.
             if l.listen.port() != 0 {
                 if let Some(other) = addrs.insert(l.listen, l.key.clone()) {
-                    return Err(ConfigError(format!("{} = {} is also {}", l.key, l.listen, other)));
+                    return Err(ConfigError(format!(
+                        "{} = {} is also {}",
+                        l.key, l.listen, other
+                    )));
                 }
             }
         }
@@ -294,7 +315,10 @@ impl Config {
                 ListenerKind::Outbound => continue,
             };
             if upstream.port() == 0 {
-                return Err(ConfigError(format!("{}: upstream {upstream} has port 0", l.key.replace("listen", "upstream"))));
+                return Err(ConfigError(format!(
+                    "{}: upstream {upstream} has port 0",
+                    l.key.replace("listen", "upstream")
+                )));
             }
             if let Some(other) = addrs.get(&upstream) {
                 return Err(ConfigError(format!(
@@ -326,14 +350,22 @@ mod tests {
     #[test]
     fn defaults_fill_empty_sections() {
         let cfg = Config::from_toml("[inbound]\n[outbound]\n").unwrap();
-        assert_eq!(cfg.inbound.unwrap().upstream, "127.0.0.1:6817".parse().unwrap());
-        assert_eq!(cfg.outbound.unwrap().listen, "0.0.0.0:16818".parse().unwrap());
+        assert_eq!(
+            cfg.inbound.unwrap().upstream,
+            "127.0.0.1:6817".parse().unwrap()
+        );
+        assert_eq!(
+            cfg.outbound.unwrap().listen,
+            "0.0.0.0:16818".parse().unwrap()
+        );
         assert_eq!(cfg.relay.drain_timeout_ms, 10_000);
     }
 
     #[test]
     fn unknown_keys_are_errors_naming_the_key() {
-        let e = Config::from_toml("[inbound]\nlisten = \"0.0.0.0:1\"\nupstrem = \"127.0.0.1:6817\"\n").unwrap_err();
+        let e =
+            Config::from_toml("[inbound]\nlisten = \"0.0.0.0:1\"\nupstrem = \"127.0.0.1:6817\"\n")
+                .unwrap_err();
         assert!(e.0.contains("upstrem"), "{e}");
         let e = Config::from_toml("[[route]]\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n[relay]\nidle_timeout_ms = 5\n")
             .unwrap_err();
@@ -350,9 +382,18 @@ mod tests {
         assert!(e.0.contains("listen"), "{e}");
         let e = Config::from_toml("[inbound]\nlisten = \"127.0.0.1:7000\"\n[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:6817\"\n")
             .unwrap_err();
-        assert!(e.0.contains("route[0].listen") && e.0.contains("inbound.listen"), "{e}");
-        let e = Config::from_toml("[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:7000\"\n").unwrap_err();
-        assert!(e.0.contains("route[0].upstream") && e.0.contains("loop"), "{e}");
+        assert!(
+            e.0.contains("route[0].listen") && e.0.contains("inbound.listen"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            "[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:7000\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("route[0].upstream") && e.0.contains("loop"),
+            "{e}"
+        );
         let e = Config::from_toml("[outbound]\n[relay]\nbuffer_size = 10\n").unwrap_err();
         assert!(e.0.contains("relay.buffer_size"), "{e}");
     }

@@ -37,26 +37,46 @@ impl ConnectError {
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectError::Timeout(d) => write!(f, "no answer within {} ms (relay.connect_timeout_ms)", d.as_millis()),
+            ConnectError::Timeout(d) => write!(
+                f,
+                "no answer within {} ms (relay.connect_timeout_ms)",
+                d.as_millis()
+            ),
             ConnectError::Io(e) => write!(f, "{e}"),
         }
     }
 }
 
 /// Connects to `dst` within `timeout`.
-pub async fn connect(dst: SocketAddr, timeout: Duration, guard: &Arc<LoopGuard>) -> Result<(TcpStream, OwnUpstream), ConnectError> {
-    let sock = Socket::new(Domain::for_address(dst), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))
-        .map_err(ConnectError::Io)?;
+pub async fn connect(
+    dst: SocketAddr,
+    timeout: Duration,
+    guard: &Arc<LoopGuard>,
+) -> Result<(TcpStream, OwnUpstream), ConnectError> {
+    let sock = Socket::new(
+        Domain::for_address(dst),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(ConnectError::Io)?;
     match sock.connect(&dst.into()) {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e)
+            if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) => return Err(ConnectError::Io(e)),
     }
     // The kernel chose the local address in connect(): register it now, before
     // a redirected copy of this very connection can be accepted and checked.
-    let local = sock.local_addr().map_err(ConnectError::Io)?.as_socket().ok_or_else(|| {
-        ConnectError::Io(io::Error::new(io::ErrorKind::InvalidData, "local address is not IP"))
-    })?;
+    let local = sock
+        .local_addr()
+        .map_err(ConnectError::Io)?
+        .as_socket()
+        .ok_or_else(|| {
+            ConnectError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "local address is not IP",
+            ))
+        })?;
     let own = guard.register(local, dst);
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock)).map_err(ConnectError::Io)?;
     let established = async {
@@ -102,11 +122,15 @@ mod tests {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = dead.local_addr().unwrap();
         drop(dead);
-        let e = connect(addr, Duration::from_secs(5), &guard).await.unwrap_err();
+        let e = connect(addr, Duration::from_secs(5), &guard)
+            .await
+            .unwrap_err();
         assert_eq!(e.reason(), "refused", "{e}");
 
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (s, own) = connect(live.local_addr().unwrap(), Duration::from_secs(5), &guard).await.unwrap();
+        let (s, own) = connect(live.local_addr().unwrap(), Duration::from_secs(5), &guard)
+            .await
+            .unwrap();
         let local = s.local_addr().unwrap();
         let (_a, peer) = live.accept().await.unwrap();
         assert_eq!(peer, local);

@@ -34,8 +34,20 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(metrics: Arc<Metrics>, relay: RelayConfig, guard: Arc<LoopGuard>, drain: Arc<Drain>) -> Shared {
-        Shared { metrics, relay, guard, drain, legacy: None, next_id: AtomicU64::new(1) }
+    pub fn new(
+        metrics: Arc<Metrics>,
+        relay: RelayConfig,
+        guard: Arc<LoopGuard>,
+        drain: Arc<Drain>,
+    ) -> Shared {
+        Shared {
+            metrics,
+            relay,
+            guard,
+            drain,
+            legacy: None,
+            next_id: AtomicU64::new(1),
+        }
     }
 
     pub fn with_legacy(mut self, legacy: Option<crate::legacy::LegacyRuntime>) -> Shared {
@@ -70,14 +82,23 @@ impl ListenerCtx {
 pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
     let explain = |e: io::Error| {
         let hint = match e.kind() {
-            io::ErrorKind::AddrInUse => " (another process — an old fedproxy? — is listening there)",
+            io::ErrorKind::AddrInUse => {
+                " (another process — an old fedproxy? — is listening there)"
+            }
             io::ErrorKind::AddrNotAvailable => " (no interface of this host has that address)",
-            io::ErrorKind::PermissionDenied => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+            io::ErrorKind::PermissionDenied => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            }
             _ => "",
         };
         format!("cannot listen on {key} = {addr}: {e}{hint}")
     };
-    let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(explain)?;
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(explain)?;
     sock.set_reuseaddr(true).map_err(explain)?;
     sock.bind(addr).map_err(explain)?;
     sock.listen(1024).map_err(explain)
@@ -108,7 +129,13 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: A
 }
 
 /// One accepted connection, from the loop guard to the end of the relay.
-async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
+async fn handle(
+    client: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    ctx: Arc<ListenerCtx>,
+    shared: Arc<Shared>,
+) {
     let m = &shared.metrics;
     if let Some(reason) = shared.guard.check_accepted(peer, &client) {
         return refuse(&ctx, &shared, id, peer, None, reason);
@@ -126,13 +153,28 @@ async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerC
         },
     };
     if shared.guard.is_self_target(upstream_addr) {
-        return refuse(&ctx, &shared, id, peer, Some(upstream_addr), LoopReason::SelfTarget);
+        return refuse(
+            &ctx,
+            &shared,
+            id,
+            peer,
+            Some(upstream_addr),
+            LoopReason::SelfTarget,
+        );
     }
     tune(&client, shared.relay.keepalive_secs);
-    let (upstream, own) = match connect(upstream_addr, shared.relay.connect_timeout(), &shared.guard).await {
+    let (upstream, own) = match connect(
+        upstream_addr,
+        shared.relay.connect_timeout(),
+        &shared.guard,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => {
-            m.upstream_connect_failures.with_label_values(&[&ctx.name, e.reason()]).inc();
+            m.upstream_connect_failures
+                .with_label_values(&[&ctx.name, e.reason()])
+                .inc();
             warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
                 "upstream connect failed; closing the client connection");
             return;
@@ -140,10 +182,16 @@ async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerC
     };
     tune(&upstream, shared.relay.keepalive_secs);
     // Legacy FLURM peers: frame-at-a-time through the translator instead of the byte relay.
-    if let Some(t) = shared.legacy.as_ref().and_then(|l| l.translator(peer, upstream_addr)) {
+    if let Some(t) = shared
+        .legacy
+        .as_ref()
+        .and_then(|l| l.translator(peer, upstream_addr))
+    {
         let probes = shared.legacy.as_ref().map(|l| l.probes.clone());
         let r = crate::legacy::relay::relay(client, upstream, t, peer, probes).await;
-        m.connections_closed.with_label_values(&[&ctx.name, "legacy"]).inc();
+        m.connections_closed
+            .with_label_values(&[&ctx.name, "legacy"])
+            .inc();
         if let Err(e) = r {
             debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, error = %e,
                 "legacy connection ended with an error");
@@ -151,38 +199,75 @@ async fn handle(client: TcpStream, peer: SocketAddr, id: u64, ctx: Arc<ListenerC
         drop(own);
         return;
     }
-    let info = ConnInfo { id, listener: ctx.name.clone(), client: peer, upstream: upstream_addr };
+    let info = ConnInfo {
+        id,
+        listener: ctx.name.clone(),
+        client: peer,
+        upstream: upstream_addr,
+    };
     let observer = Mutex::new(Observer::new(
         m.clone(),
         info,
-        shared.relay.observe.then_some(shared.relay.max_observed_frame),
+        shared
+            .relay
+            .observe
+            .then_some(shared.relay.max_observed_frame),
     ));
     debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, "relaying");
-    let (done, result) = relay(&client, &upstream, &observer, &ctx.bytes, shared.relay.buffer_size).await;
+    let (done, result) = relay(
+        &client,
+        &upstream,
+        &observer,
+        &ctx.bytes,
+        shared.relay.buffer_size,
+    )
+    .await;
     let kind = observer.lock().unwrap().kind();
-    m.connections_closed.with_label_values(&[&ctx.name, kind.as_str()]).inc();
+    m.connections_closed
+        .with_label_values(&[&ctx.name, kind.as_str()])
+        .inc();
     match result {
-        Ok(()) => debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
-            conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "connection closed"),
-        Err(e) => debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
+        Ok(()) => {
+            debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
+            conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "connection closed")
+        }
+        Err(e) => {
+            debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
             conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], error = %e,
-            "connection ended with an error"),
+            "connection ended with an error")
+        }
     }
     // Persistent federation connections are worth a line of their own.
-    if !matches!(kind, slurm_codec::conn::ConnKind::Oneshot | slurm_codec::conn::ConnKind::Unknown) {
+    if !matches!(
+        kind,
+        slurm_codec::conn::ConnKind::Oneshot | slurm_codec::conn::ConnKind::Unknown
+    ) {
         info!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, conn_kind = kind.as_str(),
             bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "persistent connection closed");
     }
     drop(own);
 }
 
-fn refuse(ctx: &ListenerCtx, shared: &Shared, id: u64, peer: SocketAddr, dst: Option<SocketAddr>, reason: LoopReason) {
-    shared.metrics.loop_guard_refusals.with_label_values(&[&ctx.name, reason.as_str()]).inc();
+fn refuse(
+    ctx: &ListenerCtx,
+    shared: &Shared,
+    id: u64,
+    peer: SocketAddr,
+    dst: Option<SocketAddr>,
+    reason: LoopReason,
+) {
+    shared
+        .metrics
+        .loop_guard_refusals
+        .with_label_values(&[&ctx.name, reason.as_str()])
+        .inc();
     match reason {
-        LoopReason::OwnUpstream => warn!(conn = id, listener = %ctx.name, client = %peer, reason = reason.as_str(),
+        LoopReason::OwnUpstream => {
+            warn!(conn = id, listener = %ctx.name, client = %peer, reason = reason.as_str(),
             "loop guard: this connection comes from one of the proxy's own upstream sockets, redirected back into \
              it; the iptables nat rules lack the owner exemption for the proxy's user \
-             (-m owner --uid-owner <fedproxy uid> -j RETURN before the REDIRECT); refusing it"),
+             (-m owner --uid-owner <fedproxy uid> -j RETURN before the REDIRECT); refusing it")
+        }
         LoopReason::SelfTarget => warn!(conn = id, listener = %ctx.name, client = %peer,
             original_dst = %dst.map(|d| d.to_string()).unwrap_or_default(), reason = reason.as_str(),
             "loop guard: the destination is this proxy's own listener (a connection made straight to the proxy \

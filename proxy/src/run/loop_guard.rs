@@ -65,13 +65,19 @@ impl LoopGuard {
         let dst = canonical(dst);
         self.listeners.iter().any(|l| {
             l.port() == dst.port()
-                && (l.ip() == dst.ip() || (l.ip().is_unspecified() && same_family(l.ip(), dst.ip()) && is_local_ip(dst.ip())))
+                && (l.ip() == dst.ip()
+                    || (l.ip().is_unspecified()
+                        && same_family(l.ip(), dst.ip())
+                        && is_local_ip(dst.ip())))
         })
     }
 
     /// Is the connection from `peer` to `dst` one of our own upstream connections?
     pub fn is_own_upstream(&self, peer: SocketAddr, dst: SocketAddr) -> bool {
-        self.own.lock().unwrap().contains_key(&(canonical(peer), canonical(dst)))
+        self.own
+            .lock()
+            .unwrap()
+            .contains_key(&(canonical(peer), canonical(dst)))
     }
 
     /// The check made on every accepted connection, before anything else. The
@@ -83,7 +89,8 @@ impl LoopGuard {
             return None;
         }
         let dst = original_dst(accepted).ok()?;
-        self.is_own_upstream(peer, dst).then_some(LoopReason::OwnUpstream)
+        self.is_own_upstream(peer, dst)
+            .then_some(LoopReason::OwnUpstream)
     }
 
     /// Remembers an upstream socket's addresses until the guard is dropped.
@@ -91,7 +98,10 @@ impl LoopGuard {
         let key = (canonical(local), canonical(remote));
         *self.own.lock().unwrap().entry(key).or_insert(0) += 1;
         *self.own_local.lock().unwrap().entry(key.0).or_insert(0) += 1;
-        OwnUpstream { guard: self.clone(), key }
+        OwnUpstream {
+            guard: self.clone(),
+            key,
+        }
     }
 }
 
@@ -103,7 +113,10 @@ pub struct OwnUpstream {
 
 impl std::fmt::Debug for OwnUpstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("OwnUpstream").field(&self.key.0).field(&self.key.1).finish()
+        f.debug_tuple("OwnUpstream")
+            .field(&self.key.0)
+            .field(&self.key.1)
+            .finish()
     }
 }
 
@@ -139,7 +152,10 @@ mod tests {
 
     #[test]
     fn self_targets() {
-        let g = LoopGuard::new(vec!["0.0.0.0:16818".parse().unwrap(), "127.0.0.1:7001".parse().unwrap()]);
+        let g = LoopGuard::new(vec![
+            "0.0.0.0:16818".parse().unwrap(),
+            "127.0.0.1:7001".parse().unwrap(),
+        ]);
         assert!(g.is_self_target("127.0.0.1:16818".parse().unwrap()));
         assert!(g.is_self_target("127.0.0.1:7001".parse().unwrap()));
         assert!(g.is_self_target("[::ffff:127.0.0.1]:7001".parse().unwrap()));
@@ -164,7 +180,10 @@ mod tests {
         assert_eq!(g.check_accepted(peer, &accepted), None);
         // Same local address and this very destination: our own connection.
         let same = g.register(peer, dst);
-        assert_eq!(g.check_accepted(peer, &accepted), Some(LoopReason::OwnUpstream));
+        assert_eq!(
+            g.check_accepted(peer, &accepted),
+            Some(LoopReason::OwnUpstream)
+        );
         drop(same);
         assert_eq!(g.check_accepted(peer, &accepted), None);
         drop(other);

@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use slurm_codec::conn::ConnKind;
 use slurm_codec::msg_type::{MsgType, Namespace};
@@ -35,10 +36,13 @@ pub fn msg_type_label(t: MsgType, ns: Namespace) -> &'static str {
     t.name_in(ns).unwrap_or(UNKNOWN)
 }
 
+/// Cluster names seen, and (cluster, port) pairs seen.
+type Seen = (HashSet<String>, HashSet<(String, u16)>);
+
 /// Caps the only open-ended labels: federation peer cluster names and ports.
 #[derive(Default)]
 pub struct PeerLabels {
-    seen: Mutex<(HashSet<String>, HashSet<(String, u16)>)>,
+    seen: Mutex<Seen>,
 }
 
 impl PeerLabels {
@@ -91,7 +95,10 @@ pub struct Metrics {
 }
 
 /// RPC latency buckets (seconds): 100 µs … 30 s.
-const RPC_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const RPC_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
 
 impl Metrics {
     /// The registry (for metric families defined outside this module, e.g. legacy interop).
@@ -102,14 +109,21 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
-            r.register(Box::new(c.clone())).expect("metric names are unique");
+            r.register(Box::new(c.clone()))
+                .expect("metric names are unique");
             c
         }
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            reg(&registry, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+            reg(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
         let gauge = |name: &str, help: &str, labels: &[&str]| {
-            reg(&registry, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+            reg(
+                &registry,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
         let m = Metrics {
             messages: counter(
@@ -217,17 +231,23 @@ impl Metrics {
             self.bytes.with_label_values(&[name, d.as_str()]);
         }
         for k in ConnKind::ALL {
-            self.connections_active.with_label_values(&[name, k.as_str()]);
+            self.connections_active
+                .with_label_values(&[name, k.as_str()]);
         }
-        self.upstream_connect_failures.with_label_values(&[name, "refused"]);
-        self.loop_guard_refusals.with_label_values(&[name, "self_target"]);
-        self.loop_guard_refusals.with_label_values(&[name, "own_upstream"]);
+        self.upstream_connect_failures
+            .with_label_values(&[name, "refused"]);
+        self.loop_guard_refusals
+            .with_label_values(&[name, "self_target"]);
+        self.loop_guard_refusals
+            .with_label_values(&[name, "own_upstream"]);
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::with_capacity(16 * 1024);
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
         String::from_utf8(out).expect("text exposition is UTF-8")
     }
 }
@@ -246,7 +266,10 @@ mod tests {
     fn peer_names_are_capped() {
         let p = PeerLabels::default();
         for i in 0..MAX_PEER_NAMES {
-            assert_eq!(p.labels(&format!("c{i}"), 6817), (format!("c{i}"), "6817".into()));
+            assert_eq!(
+                p.labels(&format!("c{i}"), 6817),
+                (format!("c{i}"), "6817".into())
+            );
         }
         assert_eq!(p.labels("late", 6817), (OTHER.into(), OTHER.into()));
         assert_eq!(p.labels("c3", 6817), ("c3".into(), "6817".into()));
@@ -260,9 +283,15 @@ mod tests {
         let m = Metrics::new();
         m.add_listener("inbound");
         let text = m.render();
-        assert!(text.contains("fedproxy_decode_errors_total{direction=\"c2s\",reason=\"http\"} 0"), "{text}");
+        assert!(
+            text.contains("fedproxy_decode_errors_total{direction=\"c2s\",reason=\"http\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("fedproxy_connections_accepted_total{listener=\"inbound\"} 0"));
-        assert_eq!(msg_type_label(MsgType(6500), Namespace::Slurm), "REQUEST_PERSIST_INIT");
+        assert_eq!(
+            msg_type_label(MsgType(6500), Namespace::Slurm),
+            "REQUEST_PERSIST_INIT"
+        );
         assert_eq!(msg_type_label(MsgType(1999), Namespace::Slurm), UNKNOWN);
     }
 }

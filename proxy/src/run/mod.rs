@@ -75,13 +75,22 @@ impl Proxy {
             bound.push((spec, l, addr));
         }
         let admin_listener = listener::bind(cfg.admin.listen, "admin.listen")?;
-        let admin_addr = admin_listener.local_addr().map_err(|e| format!("admin.listen: {e}"))?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|e| format!("admin.listen: {e}"))?;
 
         let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.2).collect();
         own.push(admin_addr);
         let guard = Arc::new(LoopGuard::new(own));
-        let legacy = crate::legacy::LegacyRuntime::from_config(cfg.legacy.as_ref(), &cfg.peers, metrics.registry())?;
-        let shared = Arc::new(Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone()).with_legacy(legacy));
+        let legacy = crate::legacy::LegacyRuntime::from_config(
+            cfg.legacy.as_ref(),
+            &cfg.peers,
+            metrics.registry(),
+        )?;
+        let shared = Arc::new(
+            Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone())
+                .with_legacy(legacy),
+        );
 
         let mut tasks = Vec::new();
         let mut listeners = Vec::new();
@@ -91,13 +100,23 @@ impl Proxy {
             let ctx = Arc::new(ListenerCtx::new(spec, &metrics));
             tasks.push(tokio::spawn(listener::accept_loop(l, ctx, shared.clone())));
         }
-        info!(listener = "admin", addr = %admin_addr, key = "admin.listen", allow_remote = cfg.admin.allow_remote,
-            "admin server listening (/metrics, /live, /ready)");
-        let state = Arc::new(AdminState { metrics: metrics.clone(), drain: drain.clone(), allow_remote: cfg.admin.allow_remote });
+        let state = Arc::new(AdminState {
+            metrics: metrics.clone(),
+            drain: drain.clone(),
+            allow_remote: cfg.admin.allow_remote,
+        });
         tasks.push(tokio::spawn(admin::serve(admin_listener, state)));
         drain.set_ready();
         metrics.ready.set(1);
-        Ok(Proxy { admin_addr, listeners, shared, tasks })
+        // Logged once /ready says 200 (tests and scripts wait for this line).
+        info!(listener = "admin", addr = %admin_addr, key = "admin.listen", allow_remote = cfg.admin.allow_remote,
+            "admin server listening (/metrics, /live, /ready)");
+        Ok(Proxy {
+            admin_addr,
+            listeners,
+            shared,
+            tasks,
+        })
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
@@ -107,7 +126,10 @@ impl Proxy {
     /// The bound address of a relay listener by its `listener` label
     /// (`inbound`, `outbound`, a route's name or `route-<index>`).
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
     }
 
     /// Every relay listener: (label, bound address).
@@ -137,7 +159,11 @@ impl Proxy {
     /// every task. True when all connections ended before the timeout.
     pub async fn shutdown(self) -> bool {
         self.start_drain();
-        let clean = self.shared.drain.wait(self.shared.relay.drain_timeout()).await;
+        let clean = self
+            .shared
+            .drain
+            .wait(self.shared.relay.drain_timeout())
+            .await;
         for t in &self.tasks {
             t.abort();
         }
@@ -147,7 +173,9 @@ impl Proxy {
 
 fn upstream_label(kind: &config::ListenerKind) -> String {
     match kind {
-        config::ListenerKind::Inbound { upstream } | config::ListenerKind::Route { upstream } => upstream.to_string(),
+        config::ListenerKind::Inbound { upstream } | config::ListenerKind::Route { upstream } => {
+            upstream.to_string()
+        }
         config::ListenerKind::Outbound => "original destination".into(),
     }
 }
@@ -161,7 +189,12 @@ fn init_logging(format: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if format == "json" {
-        builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init()
     } else {
         builder.try_init()
     };
@@ -179,10 +212,18 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
         }
     };
     if args.check_config {
-        println!("{}: OK ({} relay listeners, admin on {})", args.config.display(), cfg.listeners().len(), cfg.admin.listen);
+        println!(
+            "{}: OK ({} relay listeners, admin on {})",
+            args.config.display(),
+            cfg.listeners().len(),
+            cfg.admin.listen
+        );
         return ExitCode::SUCCESS;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the tokio runtime");

@@ -49,11 +49,18 @@ impl Observer {
     /// `max_buffered`: `Some(relay.max_observed_frame)` to decode, `None` to only
     /// account for the connection.
     pub fn new(metrics: Arc<Metrics>, info: ConnInfo, max_buffered: Option<usize>) -> Observer {
-        let active = metrics.connections_active.with_label_values(&[&info.listener, ConnKind::Unknown.as_str()]);
+        let active = metrics
+            .connections_active
+            .with_label_values(&[&info.listener, ConnKind::Unknown.as_str()]);
         active.inc();
         Observer {
-            conn: max_buffered
-                .map(|max_buffered| Connection::new(ConnConfig { start: StreamStart::Accepted, max_buffered, version_hint: None })),
+            conn: max_buffered.map(|max_buffered| {
+                Connection::new(ConnConfig {
+                    start: StreamStart::Accepted,
+                    max_buffered,
+                    version_hint: None,
+                })
+            }),
             metrics,
             info,
             kind: ConnKind::Unknown,
@@ -70,12 +77,16 @@ impl Observer {
     pub fn decoding(&self) -> bool {
         match &self.conn {
             None => false,
-            Some(c) => !(c.is_opaque(Direction::ClientToServer) && c.is_opaque(Direction::ServerToClient)),
+            Some(c) => {
+                !(c.is_opaque(Direction::ClientToServer) && c.is_opaque(Direction::ServerToClient))
+            }
         }
     }
 
     fn conn_kind(&self) -> ConnKind {
-        self.conn.as_ref().map_or(ConnKind::Unknown, Connection::kind)
+        self.conn
+            .as_ref()
+            .map_or(ConnKind::Unknown, Connection::kind)
     }
 
     /// Decodes bytes that travelled in `dir`; call [`Observer::handle`] for `dir`
@@ -116,9 +127,14 @@ impl Observer {
                         Some(Message::PersistInit(init)) => kind_of(init.persist_type),
                         _ => self.conn_kind(),
                     };
-                    self.metrics.messages.with_label_values(&[f.dir.as_str(), t, kind.as_str()]).inc();
+                    self.metrics
+                        .messages
+                        .with_label_values(&[f.dir.as_str(), t, kind.as_str()])
+                        .inc();
                     match f.dir {
-                        Direction::ClientToServer if matches!(frame.head, FrameHead::Normal { .. }) => {
+                        Direction::ClientToServer
+                            if matches!(frame.head, FrameHead::Normal { .. }) =>
+                        {
                             self.pending_rpc = Some((t, now));
                         }
                         Direction::ServerToClient => {
@@ -135,20 +151,41 @@ impl Observer {
                         self.count_sib(f.dir, m);
                     }
                 }
-                ConnEvent::Oversized { dir, msg_type, framing, len, .. } => {
+                ConnEvent::Oversized {
+                    dir,
+                    msg_type,
+                    framing,
+                    len,
+                    ..
+                } => {
                     let ns = match framing {
-                        slurm_codec::frame::FramingKind::Dbd => slurm_codec::msg_type::Namespace::Dbd,
+                        slurm_codec::frame::FramingKind::Dbd => {
+                            slurm_codec::msg_type::Namespace::Dbd
+                        }
                         _ => slurm_codec::msg_type::Namespace::Slurm,
                     };
                     let t = msg_type.map(|t| msg_type_label(t, ns)).unwrap_or(UNKNOWN);
-                    self.metrics.oversized_frames.with_label_values(&[dir.as_str(), t]).inc();
+                    self.metrics
+                        .oversized_frames
+                        .with_label_values(&[dir.as_str(), t])
+                        .inc();
                     // Still a message: count it by type too.
-                    self.metrics.messages.with_label_values(&[dir.as_str(), t, self.conn_kind().as_str()]).inc();
+                    self.metrics
+                        .messages
+                        .with_label_values(&[dir.as_str(), t, self.conn_kind().as_str()])
+                        .inc();
                     debug!(conn = self.info.id, listener = %self.info.listener, dir = dir.as_str(), len, msg_type = t,
                         "oversized frame relayed, only its start decoded");
                 }
-                ConnEvent::Error { dir, stream_offset, error } => {
-                    self.metrics.decode_errors.with_label_values(&[dir.as_str(), error.reason()]).inc();
+                ConnEvent::Error {
+                    dir,
+                    stream_offset,
+                    error,
+                } => {
+                    self.metrics
+                        .decode_errors
+                        .with_label_values(&[dir.as_str(), error.reason()])
+                        .inc();
                     if !self.error_logged {
                         self.error_logged = true;
                         warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
@@ -156,12 +193,19 @@ impl Observer {
                             error = %error, "decode error; relaying this direction undecoded from here on");
                     }
                 }
-                ConnEvent::PersistEstablished { kind, version, init } => {
+                ConnEvent::PersistEstablished {
+                    kind,
+                    version,
+                    init,
+                } => {
                     self.peer_established(kind, version, &init);
                 }
                 ConnEvent::PersistRefused { rc, init } => {
                     let pt = init.persist_type.name();
-                    self.metrics.persist_refused.with_label_values(&[&*self.info.listener, &pt]).inc();
+                    self.metrics
+                        .persist_refused
+                        .with_label_values(&[&*self.info.listener, &pt])
+                        .inc();
                     info!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
                         cluster = %init.cluster_name.text().unwrap_or_default(), persist_type = %pt, rc,
                         "PERSIST_INIT refused");
@@ -181,12 +225,23 @@ impl Observer {
         self.sync_kind();
     }
 
-    fn peer_established(&mut self, kind: ConnKind, version: slurm_codec::version::ProtocolVersion, init: &PersistInit) {
+    fn peer_established(
+        &mut self,
+        kind: ConnKind,
+        version: slurm_codec::version::ProtocolVersion,
+        init: &PersistInit,
+    ) {
         let name = init.cluster_name.text().unwrap_or_default();
         let (cluster, port) = self.metrics.peers.labels(&name, init.port);
         let pt = init.persist_type.name();
         let ver = version.release().unwrap_or("unknown");
-        let g = self.metrics.federation_peer_connected.with_label_values(&[&*self.info.listener, &cluster, &port, &pt, ver]);
+        let g = self.metrics.federation_peer_connected.with_label_values(&[
+            &*self.info.listener,
+            &cluster,
+            &port,
+            &pt,
+            ver,
+        ]);
         g.inc();
         if let Some(old) = self.peer_gauge.replace(g) {
             old.dec();
@@ -207,9 +262,9 @@ impl Observer {
             Message::CtldMultRequest(mm) => {
                 for item in &mm.items {
                     match item.message() {
-                        Some(Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s)) => {
-                            self.count_sib_type(dir, s.sib_msg_type.name())
-                        }
+                        Some(
+                            Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s),
+                        ) => self.count_sib_type(dir, s.sib_msg_type.name()),
                         Some(_) => {}
                         None if is_sib_type(item.msg_type()) => self.count_sib_type(dir, UNKNOWN),
                         None => {}
@@ -221,7 +276,10 @@ impl Observer {
     }
 
     fn count_sib_type(&self, dir: Direction, name: &'static str) {
-        self.metrics.sib_messages.with_label_values(&[dir.as_str(), name]).inc();
+        self.metrics
+            .sib_messages
+            .with_label_values(&[dir.as_str(), name])
+            .inc();
     }
 
     /// Moves the connection between `connections_active` series when its kind changes.
@@ -229,7 +287,10 @@ impl Observer {
         let now = self.conn_kind();
         if now != self.kind {
             self.active.dec();
-            self.active = self.metrics.connections_active.with_label_values(&[&self.info.listener, now.as_str()]);
+            self.active = self
+                .metrics
+                .connections_active
+                .with_label_values(&[&self.info.listener, now.as_str()]);
             self.active.inc();
             self.kind = now;
         }
@@ -251,7 +312,14 @@ impl Drop for Observer {
 }
 
 fn is_sib_type(t: Option<MsgType>) -> bool {
-    matches!(t, Some(MsgType::REQUEST_SIB_MSG | MsgType::REQUEST_SIB_JOB_LOCK | MsgType::REQUEST_SIB_JOB_UNLOCK))
+    matches!(
+        t,
+        Some(
+            MsgType::REQUEST_SIB_MSG
+                | MsgType::REQUEST_SIB_JOB_LOCK
+                | MsgType::REQUEST_SIB_JOB_UNLOCK
+        )
+    )
 }
 
 fn kind_of(t: PersistType) -> ConnKind {

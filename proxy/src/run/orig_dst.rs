@@ -22,16 +22,24 @@ pub fn original_dst(stream: &TcpStream) -> io::Result<SocketAddr> {
         SocketAddr::V4(_) => true,
         SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_some(),
     };
-    let first = if v4 { sock.original_dst_v4() } else { sock.original_dst_v6() };
+    let first = if v4 {
+        sock.original_dst_v4()
+    } else {
+        sock.original_dst_v6()
+    };
     let got = match first {
-        Err(e) if v4 && local.is_ipv6() && e.raw_os_error() == Some(libc_enoprotoopt()) => sock.original_dst_v6(),
+        Err(e) if v4 && local.is_ipv6() && e.raw_os_error() == Some(libc_enoprotoopt()) => {
+            sock.original_dst_v6()
+        }
         other => other,
     };
     match got {
-        Ok(addr) => addr
-            .as_socket()
-            .map(canonical)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "original destination is not an IP address")),
+        Ok(addr) => addr.as_socket().map(canonical).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "original destination is not an IP address",
+            )
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(canonical(local)),
         Err(e) => Err(e),
     }

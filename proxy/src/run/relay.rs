@@ -42,8 +42,24 @@ pub async fn relay(
 ) -> (Relayed, io::Result<()>) {
     let decoding = observer.lock().unwrap().decoding();
     let mut done = Relayed::default();
-    let c2s = pump(client, upstream, Direction::ClientToServer, observer, decoding, &bytes[0], buffer_size);
-    let s2c = pump(upstream, client, Direction::ServerToClient, observer, decoding, &bytes[1], buffer_size);
+    let c2s = pump(
+        client,
+        upstream,
+        Direction::ClientToServer,
+        observer,
+        decoding,
+        &bytes[0],
+        buffer_size,
+    );
+    let s2c = pump(
+        upstream,
+        client,
+        Direction::ServerToClient,
+        observer,
+        decoding,
+        &bytes[1],
+        buffer_size,
+    );
     tokio::pin!(c2s, s2c);
     let (mut c2s_done, mut s2c_done) = (false, false);
     while !(c2s_done && s2c_done) {

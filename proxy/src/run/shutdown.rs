@@ -65,12 +65,19 @@ impl Drain {
         self.connections.close();
         let open = self.connections.len();
         if open > 0 {
-            info!(open, timeout_ms = timeout.as_millis() as u64, "draining: waiting for open connections");
+            info!(
+                open,
+                timeout_ms = timeout.as_millis() as u64,
+                "draining: waiting for open connections"
+            );
         }
         match tokio::time::timeout(timeout, self.connections.wait()).await {
             Ok(()) => true,
             Err(_) => {
-                warn!(still_open = self.connections.len(), "drain timeout reached; closing the remaining connections");
+                warn!(
+                    still_open = self.connections.len(),
+                    "drain timeout reached; closing the remaining connections"
+                );
                 false
             }
         }
@@ -87,7 +94,10 @@ pub struct Signals {
 impl Signals {
     pub fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
 
     /// The next SIGTERM or SIGINT, by name.

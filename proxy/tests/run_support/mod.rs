@@ -14,14 +14,21 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Starts a proxy from TOML text (admin on 127.0.0.1:0 unless the text sets it).
 pub async fn start(toml: &str) -> Proxy {
-    let text = if toml.contains("[admin]") { toml.to_string() } else { format!("[admin]\nlisten = \"127.0.0.1:0\"\n{toml}") };
+    let text = if toml.contains("[admin]") {
+        toml.to_string()
+    } else {
+        format!("[admin]\nlisten = \"127.0.0.1:0\"\n{toml}")
+    };
     let cfg = Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"));
     Proxy::start(cfg).await.expect("proxy starts")
 }
 
 /// A proxy with one static route `r` to `upstream`, plus extra TOML.
 pub async fn start_route(upstream: SocketAddr, extra: &str) -> Proxy {
-    start(&format!("[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n{extra}")).await
+    start(&format!(
+        "[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n{extra}"
+    ))
+    .await
 }
 
 pub struct HttpResponse {
@@ -37,24 +44,39 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpRespo
 }
 
 pub async fn http_get_on(s: &mut TcpStream, path: &str) -> std::io::Result<HttpResponse> {
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
     let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
     let mut lines = head.lines();
     let status_line = lines.next().unwrap_or_default();
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok(HttpResponse { status, headers, body: body.to_string() })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }
 
 /// The `/metrics` text.
 pub async fn metrics(proxy: &Proxy) -> String {
-    let r = http_get(proxy.admin_addr(), "/metrics").await.expect("GET /metrics");
+    let r = http_get(proxy.admin_addr(), "/metrics")
+        .await
+        .expect("GET /metrics");
     assert_eq!(r.status, 200);
     r.body
 }
@@ -62,7 +84,10 @@ pub async fn metrics(proxy: &Proxy) -> String {
 /// One parsed sample line: name, labels, value.
 pub fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (series, value) = line.rsplit_once(' ').expect("sample line");
         let value: f64 = value.parse().expect("sample value");
         let (name, labels) = match series.split_once('{') {
@@ -87,13 +112,23 @@ pub fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
 pub fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
     samples(text)
         .into_iter()
-        .filter(|(n, l, _)| n == name && want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|(n, l, _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
         .map(|(_, _, v)| v)
         .sum()
 }
 
 /// Polls `/metrics` until `cond` holds (panics with the last text after `limit`).
-pub async fn wait_metrics(proxy: &Proxy, limit: Duration, what: &str, cond: impl Fn(&str) -> bool) -> String {
+pub async fn wait_metrics(
+    proxy: &Proxy,
+    limit: Duration,
+    what: &str,
+    cond: impl Fn(&str) -> bool,
+) -> String {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let text = metrics(proxy).await;
@@ -108,7 +143,11 @@ pub async fn wait_metrics(proxy: &Proxy, limit: Duration, what: &str, cond: impl
 }
 
 /// Polls an async condition until true, at most `limit`.
-pub async fn wait_until<F: Future<Output = bool>>(limit: Duration, what: &str, mut cond: impl FnMut() -> F) {
+pub async fn wait_until<F: Future<Output = bool>>(
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> F,
+) {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond().await {
         if tokio::time::Instant::now() > deadline {
@@ -124,7 +163,9 @@ pub async fn echo_server() -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let (mut r, mut w) = s.split();
                 let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -175,7 +216,10 @@ where
     std::thread::spawn(move || {
         // SAFETY: unshare(2) only changes this thread's network namespace.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            eprintln!("SKIP: unshare(CLONE_NEWNET) failed: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "SKIP: unshare(CLONE_NEWNET) failed: {}",
+                std::io::Error::last_os_error()
+            );
             return None;
         }
         for cmd in std::iter::once("ip link set lo up").chain(setup.iter().map(String::as_str)) {
@@ -184,7 +228,10 @@ where
             match std::process::Command::new(prog).args(words).output() {
                 Ok(o) if o.status.success() => {}
                 Ok(o) => {
-                    eprintln!("SKIP: `{cmd}` failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+                    eprintln!(
+                        "SKIP: `{cmd}` failed: {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    );
                     return None;
                 }
                 Err(e) => {
@@ -193,7 +240,10 @@ where
                 }
             }
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         Some(rt.block_on(f()))
     })
     .join()
