@@ -446,3 +446,21 @@ async fn oversized_frames_are_relayed_and_counted() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_on_the_slurm_port_is_relayed_and_counted_as_http() {
+    let proxy = start_route(echo_server().await, "").await;
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let req = b"GET /openapi/v3 HTTP/1.1\r\nHost: ctld\r\n\r\n";
+    c.write_all(req).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, req);
+    let text = wait_metrics(&proxy, Duration::from_secs(5), "closed", |t| {
+        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == 1.0
+    })
+    .await;
+    assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("conn_kind", "http")]), 1.0, "{text}");
+    assert_eq!(metric(&text, "fedproxy_messages_total", &[]), 0.0);
+}
