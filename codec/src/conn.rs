@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::deframe::{Deframed, Deframer, MAX_MSG_SIZE};
 use crate::error::DecodeError;
-use crate::frame::{Frame, Framing, FramingKind};
+use crate::frame::{BodyDecoding, Frame, Framing, FramingKind};
 use crate::msg::{Message, PersistInit, PersistType};
 use crate::msg_type::{MsgType, Namespace};
 use crate::version::ProtocolVersion;
@@ -135,11 +135,13 @@ pub struct ConnConfig {
     pub max_buffered: usize,
     /// Persist-frame version to assume when the handshake was not seen.
     pub version_hint: Option<ProtocolVersion>,
+    /// Which bodies to type (a proxy needs only a few).
+    pub bodies: BodyDecoding,
 }
 
 impl Default for ConnConfig {
     fn default() -> Self {
-        ConnConfig { start: StreamStart::Beginning, max_buffered: 1 << 20, version_hint: None }
+        ConnConfig { start: StreamStart::Beginning, max_buffered: 1 << 20, version_hint: None, bodies: BodyDecoding::All }
     }
 }
 
@@ -251,7 +253,7 @@ impl Connection {
                 Some(Err(e)) => return self.fail(d, offset, e, out),
             };
             match item {
-                Deframed::Frame(raw) => match Frame::decode(raw.clone(), framing) {
+                Deframed::Frame(raw) => match Frame::decode_with(raw.clone(), framing, self.cfg.bodies) {
                     Ok(frame) => {
                         if !self.oriented {
                             self.orient(d, &frame, out);

@@ -107,7 +107,12 @@ impl Deframer {
             return None;
         }
         self.consumed += total as u64;
-        Some(Ok(Deframed::Frame(self.buf.split_to(total).freeze())))
+        let frame = self.buf.split_to(total).freeze();
+        if self.buf.is_empty() {
+            // Let go of the allocation: an idle connection holds no frame buffer.
+            self.buf = BytesMut::new();
+        }
+        Some(Ok(Deframed::Frame(frame)))
     }
 
     /// Drops everything buffered (after an error, the stream is opaque).

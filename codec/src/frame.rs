@@ -70,9 +70,35 @@ pub struct Frame {
     pub inferred_version: Option<ProtocolVersion>,
 }
 
+/// Which bodies to decode into typed messages.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum BodyDecoding {
+    /// Every modelled type (replay, conversation, JSON).
+    #[default]
+    All,
+    /// Only what a proxy's observer needs: the persist handshake (framing) and
+    /// the federation batch and sib messages (metrics by sib_msg_type). Other
+    /// bodies stay raw, which keeps the per-frame cost of relaying low.
+    Observe,
+}
+
+impl BodyDecoding {
+    fn wants(self, t: MsgType) -> bool {
+        match self {
+            BodyDecoding::All => true,
+            BodyDecoding::Observe => matches!(t.0, 1433 | 4500..=4504 | 6500),
+        }
+    }
+}
+
 impl Frame {
     /// Decodes one whole frame (length prefix included) under `framing`.
     pub fn decode(raw: Bytes, framing: Framing) -> Result<Frame> {
+        Frame::decode_with(raw, framing, BodyDecoding::All)
+    }
+
+    /// As [`Frame::decode`], typing only the bodies `bodies` asks for.
+    pub fn decode_with(raw: Bytes, framing: Framing, bodies: BodyDecoding) -> Result<Frame> {
         let mut r = Reader::new(raw);
         let len = r.u32()?;
         if len as usize != r.remaining() {
@@ -90,7 +116,11 @@ impl Frame {
                 let body = r.bytes(header.body_length as usize)?;
                 let trailing = r.rest();
                 let ns = if header.dbd_msg_type.is_some() { Namespace::Dbd } else { Namespace::Slurm };
-                let (body, body_error, _) = typed_body(header.msg_type, ns, Some(header.version), body, base);
+                let (body, body_error, _) = if bodies.wants(header.msg_type) {
+                    typed_body(header.msg_type, ns, Some(header.version), body, base)
+                } else {
+                    (Body::Raw(body), None, None)
+                };
                 Ok(Frame { head: FrameHead::Normal { header, auth }, body, trailing, body_error, inferred_version: None })
             }
             Framing::Persist { ns, version } => {
@@ -98,7 +128,11 @@ impl Frame {
                 let msg_type = MsgType(r.u16().map_err(|_| DecodeError::new(at, ErrorKind::LengthUnderMinimum { len: len as u64, min: 2 }))?);
                 let base = r.offset();
                 let body = r.rest();
-                let (body, body_error, inferred) = typed_body(msg_type, ns, version, body, base);
+                let (body, body_error, inferred) = if bodies.wants(msg_type) {
+                    typed_body(msg_type, ns, version, body, base)
+                } else {
+                    (Body::Raw(body), None, None)
+                };
                 let inferred_version = if version.is_none() { inferred } else { None };
                 Ok(Frame { head: FrameHead::Persist { msg_type, ns, version }, body, trailing: Bytes::new(), body_error, inferred_version })
             }

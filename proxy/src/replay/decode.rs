@@ -108,7 +108,7 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
 /// provisional client is the server.
 pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVersion>) -> ReplayedConnection {
     let start = if c.saw_syn { StreamStart::Beginning } else { StreamStart::MidStream };
-    let mut conn = Connection::new(ConnConfig { start, max_buffered: REPLAY_MAX_FRAME, version_hint });
+    let mut conn = Connection::new(ConnConfig { start, max_buffered: REPLAY_MAX_FRAME, version_hint, ..ConnConfig::default() });
     let mut r = ReplayedConnection {
         id: c.id,
         client: c.client,

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use prometheus::IntGauge;
 use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, StreamStart};
+use slurm_codec::frame::BodyDecoding;
 use slurm_codec::frame::FrameHead;
 use slurm_codec::msg::{Message, PersistInit, PersistType};
 use slurm_codec::msg_type::MsgType;
@@ -59,6 +60,8 @@ impl Observer {
                     start: StreamStart::Accepted,
                     max_buffered,
                     version_hint: None,
+                    // Only the handshake and sib messages need typed bodies here.
+                    bodies: BodyDecoding::Observe,
                 })
             }),
             metrics,
