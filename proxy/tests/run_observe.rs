@@ -463,4 +463,31 @@ async fn http_on_the_slurm_port_is_relayed_and_counted_as_http() {
     .await;
     assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("conn_kind", "http")]), 1.0, "{text}");
     assert_eq!(metric(&text, "fedproxy_messages_total", &[]), 0.0);
+    // Counted as a (possible) legacy FLURM probe although no legacy peer is configured.
+    assert_eq!(
+        metric(&text, "fedproxy_legacy_http_probes_total", &[("peer", "unconfigured"), ("path", "other")]),
+        1.0,
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_flurm_health_probes_are_counted_by_path_without_any_legacy_config() {
+    let proxy = start_route(echo_server().await, "").await;
+    for path in ["/api/v1/health", "/api/v1/cluster/stats", "/api/v1/health"] {
+        let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:6817\r\n\r\n");
+        c.write_all(req.as_bytes()).await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, req.as_bytes(), "passed through unchanged");
+    }
+    let text = wait_metrics(&proxy, Duration::from_secs(5), "probes", |t| {
+        metric(t, "fedproxy_legacy_http_probes_total", &[]) == 3.0
+    })
+    .await;
+    let probes = |path| metric(&text, "fedproxy_legacy_http_probes_total", &[("peer", "unconfigured"), ("path", path)]);
+    assert_eq!(probes("/api/v1/health"), 2.0, "{text}");
+    assert_eq!(probes("/api/v1/cluster/stats"), 1.0, "{text}");
 }

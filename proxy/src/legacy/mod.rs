@@ -31,7 +31,8 @@ impl LegacyRuntime {
     pub fn from_config(
         legacy: Option<&LegacyConfig>,
         peers: &[PeerConfig],
-        registry: &prometheus::Registry,
+        metrics: LegacyMetrics,
+        probes: Arc<metrics::ProbeLog>,
     ) -> Result<Option<LegacyRuntime>, String> {
         if !peers.iter().any(|p| p.dialect == Dialect::LegacyFlurm) {
             return Ok(None);
@@ -40,11 +41,9 @@ impl LegacyRuntime {
         let table = PeerTable::new(peers, &config).map_err(|e| e.to_string())?;
         let munge = crate::munge::Munge::load(config.munge_socket.as_deref())
             .map_err(|e| format!("legacy.munge_socket: {e} (legacy FLURM peers need libmunge: scripts/install-build-deps)"))?;
-        let metrics = LegacyMetrics::new();
-        metrics.register(registry).map_err(|e| format!("legacy metrics: {e}"))?;
         let shared =
             Arc::new(translator::Shared { peers: table, config, credentials: Arc::new(munge), metrics });
-        Ok(Some(LegacyRuntime { shared, probes: Arc::new(metrics::ProbeLog::default()) }))
+        Ok(Some(LegacyRuntime { shared, probes }))
     }
 
     /// The translator for a connection `client → upstream`, if either end is a

@@ -92,6 +92,11 @@ pub struct Metrics {
     pub admin_refused: IntCounter,
     pub ready: IntGauge,
     pub peers: PeerLabels,
+    /// Legacy FLURM families (`fedproxy_legacy_*`): always registered, so HTTP
+    /// probes are counted even before any legacy peer is configured.
+    pub legacy: crate::legacy::LegacyMetrics,
+    /// Counts HTTP requests on Slurm ports and logs each client address once.
+    pub probes: std::sync::Arc<crate::legacy::metrics::ProbeLog>,
 }
 
 /// RPC latency buckets (seconds): 100 µs … 30 s.
@@ -213,6 +218,8 @@ impl Metrics {
                     .expect("valid metric"),
             ),
             peers: PeerLabels::default(),
+            legacy: crate::legacy::LegacyMetrics::new(),
+            probes: Default::default(),
             registry,
         };
         // Pre-register the closed sets that matter for alerting, so they read 0.
@@ -221,6 +228,7 @@ impl Metrics {
                 m.decode_errors.with_label_values(&[dir.as_str(), reason]);
             }
         }
+        m.legacy.register(&m.registry).expect("legacy metric names are unique");
         m
     }
 

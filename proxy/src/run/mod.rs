@@ -85,7 +85,8 @@ impl Proxy {
         let legacy = crate::legacy::LegacyRuntime::from_config(
             cfg.legacy.as_ref(),
             &cfg.peers,
-            metrics.registry(),
+            metrics.legacy.clone(),
+            metrics.probes.clone(),
         )?;
         let shared = Arc::new(
             Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone())

@@ -214,9 +214,11 @@ impl Observer {
                         "PERSIST_INIT refused");
                 }
                 ConnEvent::Http { dir, request_line } => {
-                    info!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+                    debug!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
                         upstream = %self.info.upstream, dir = dir.as_str(), request_line = %request_line,
                         "HTTP on a Slurm port; relaying the connection undecoded");
+                    // Legacy FLURM federates over HTTP: count by path, warn once per address.
+                    self.metrics.probes.observe(&self.metrics.legacy, "unconfigured", self.info.client.ip(), &request_line);
                 }
                 // Mid-stream only; the proxy always starts at the beginning.
                 ConnEvent::Resync { .. } | ConnEvent::Reoriented => {}
