@@ -1,0 +1,258 @@
+//! The three paths to the synthetic peer: direct, through `fedproxy run`
+//! (static route, every frame decoded, metrics on) and through haproxy in TCP
+//! mode. Proxies are started and stopped here, by PID.
+
+use std::fs;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathKind {
+    Direct,
+    Fedproxy,
+    Haproxy,
+}
+
+impl PathKind {
+    pub const ALL: [PathKind; 3] = [PathKind::Direct, PathKind::Fedproxy, PathKind::Haproxy];
+    pub fn name(self) -> &'static str {
+        match self {
+            PathKind::Direct => "direct",
+            PathKind::Fedproxy => "fedproxy",
+            PathKind::Haproxy => "haproxy",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PathKind> {
+        PathKind::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// A free loopback port (bound then released: the proxy binds it right after).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running proxy process.
+pub struct Proxy {
+    pub kind: PathKind,
+    pub listen: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proxy {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// haproxy 2.6 in TCP mode: one frontend, one backend, nbthread default.
+    pub fn haproxy(bin: &str, upstream: SocketAddr, dir: &Path, maxconn: usize) -> Result<Proxy> {
+        let port = free_port()?;
+        let cfg = dir.join(format!("haproxy-{port}.cfg"));
+        fs::write(
+            &cfg,
+            format!(
+                "# fedproxy-bench: the blind TCP forwarder a user would pick instead\n\
+                 global\n    maxconn {maxconn}\n\n\
+                 defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\n\n\
+                 frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\n\
+                 backend be\n    server peer {upstream}\n"
+            ),
+        )?;
+        let log = dir.join(format!("haproxy-{port}.log"));
+        let child = Command::new(bin)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&log)?)
+            .stderr(fs::File::create(dir.join(format!("haproxy-{port}.err")))?)
+            .spawn()
+            .with_context(|| format!("starting {bin}"))?;
+        let listen: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let mut p = Proxy {
+            kind: PathKind::Haproxy,
+            listen,
+            admin: None,
+            child,
+            log: dir.join(format!("haproxy-{port}.err")),
+        };
+        p.wait_ready()?;
+        Ok(p)
+    }
+
+    /// `fedproxy run` with one static route listen → upstream, observe on.
+    pub fn fedproxy(bin: &Path, upstream: SocketAddr, dir: &Path) -> Result<Proxy> {
+        let port = free_port()?;
+        let admin_port = free_port()?;
+        let cfg = dir.join(format!("fedproxy-{port}.toml"));
+        fs::write(
+            &cfg,
+            format!(
+                "# fedproxy-bench: one static route, every frame decoded, metrics on\n\
+                 [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\n\
+                 [[route]]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\nname = \"bench\"\n\n\
+                 [relay]\nobserve = true\n"
+            ),
+        )?;
+        let log = dir.join(format!("fedproxy-{port}.log"));
+        let child = Command::new(bin)
+            .arg("run")
+            .arg("--config")
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&log)?)
+            .stderr(Stdio::from(fs::File::options().append(true).open(&log)?))
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let listen: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let admin = Some(format!("127.0.0.1:{admin_port}").parse()?);
+        let mut p = Proxy {
+            kind: PathKind::Fedproxy,
+            listen,
+            admin,
+            child,
+            log,
+        };
+        p.wait_ready()?;
+        Ok(p)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Some(st) = self.child.try_wait()? {
+                bail!(
+                    "{} exited ({st}) before listening: {}",
+                    self.kind.name(),
+                    self.log_tail()
+                );
+            }
+            if TcpStream::connect_timeout(&self.listen, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!(
+            "{} not listening on {} after 10 s: {}",
+            self.kind.name(),
+            self.listen,
+            self.log_tail()
+        )
+    }
+
+    pub fn log_tail(&self) -> String {
+        let s = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    /// Resident memory (VmRSS) in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        rss_kib(self.pid())
+    }
+
+    /// User + system CPU time consumed so far, in seconds.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        cpu_secs(self.pid())
+    }
+
+    /// GET /metrics from fedproxy's admin server.
+    pub fn metrics(&self) -> Option<String> {
+        let mut s = TcpStream::connect_timeout(&self.admin?, Duration::from_secs(2)).ok()?;
+        use std::io::Write;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A "Key:   N kB" line of /proc/PID/status.
+pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let l = s.lines().find(|l| l.starts_with(key))?;
+    l.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
+/// Raises RLIMIT_NOFILE (soft and, as root, hard) to at least `n`.
+pub fn raise_nofile(n: u64) -> Result<u64> {
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            bail!("getrlimit: {}", std::io::Error::last_os_error());
+        }
+        if r.rlim_cur >= n {
+            return Ok(r.rlim_cur);
+        }
+        let want = libc::rlimit {
+            rlim_cur: n,
+            rlim_max: r.rlim_max.max(n),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
+            // Not root: as far as the hard limit goes.
+            let soft = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
+            return Ok(r.rlim_max);
+        }
+        Ok(n)
+    }
+}
