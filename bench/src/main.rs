@@ -45,6 +45,9 @@ struct Args {
     /// proxy cannot start is reported as unavailable and the rest still run.
     #[arg(long, default_value = "direct,fedproxy,haproxy")]
     paths: String,
+    /// Workloads to run (comma-separated: oneshot_1, oneshot_n, pingpong, pipelined).
+    #[arg(long, default_value = "oneshot_1,oneshot_n,pingpong,pipelined")]
+    workloads: String,
     /// Duration of one trial (one workload on one path), ms.
     #[arg(long, default_value_t = 1000)]
     trial_ms: u64,
@@ -75,12 +78,11 @@ struct Args {
     /// Repetitions of the lab measurement (each: without, then with fedproxy).
     #[arg(long, default_value_t = 1)]
     lab_reps: usize,
-    /// Source address of every client connection. Not 127.0.0.1: fedproxy's loop
-    /// guard compares a client's address:port with its own upstream sockets' local
-    /// address:port only (not the 4-tuple), and on loopback Linux gives the same
-    /// local port to connections towards different destinations, so clients from
-    /// 127.0.0.1 are sometimes refused as "own_upstream" (see docs/performance.md).
-    #[arg(long, default_value = "127.0.0.2")]
+    /// Source address of every client connection (another loopback address,
+    /// e.g. 127.0.0.2, keeps the clients' ports apart from the proxies' own
+    /// upstream sockets; fedproxy before acb4b35 refused clients whose
+    /// address:port equalled one of its upstream sockets' local address).
+    #[arg(long, default_value = "127.0.0.1")]
     client_source: std::net::IpAddr,
     /// Internal: run only the synthetic peer in hold mode (for the idle test, in
     /// its own process so that its sockets do not count against the harness's
@@ -108,12 +110,15 @@ enum Workload {
 }
 
 impl Workload {
-    const ALL: [Workload; 4] = [
-        Workload::Oneshot1,
-        Workload::OneshotN,
-        Workload::PingPong,
-        Workload::Pipelined,
-    ];
+    fn parse(s: &str) -> Option<Workload> {
+        Some(match s {
+            "oneshot_1" => Workload::Oneshot1,
+            "oneshot_n" => Workload::OneshotN,
+            "pingpong" => Workload::PingPong,
+            "pipelined" => Workload::Pipelined,
+            _ => return None,
+        })
+    }
     fn key(self, a: &Args) -> String {
         match self {
             Workload::Oneshot1 => "oneshot_1".into(),
@@ -179,6 +184,12 @@ fn main() -> Result<()> {
         .paths
         .split(',')
         .map(|s| PathKind::parse(s.trim()).with_context(|| format!("unknown path {s:?}")))
+        .collect::<Result<_>>()?;
+    let workloads: Vec<Workload> = a
+        .workloads
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Workload::parse(s.trim()).with_context(|| format!("unknown workload {s:?}")))
         .collect::<Result<_>>()?;
     if !want.contains(&PathKind::Direct) {
         bail!("the direct path is the baseline: keep it in --paths");
@@ -268,7 +279,7 @@ fn main() -> Result<()> {
 
     let mut results: BTreeMap<Workload, BTreeMap<PathKind, Vec<Trial>>> = BTreeMap::new();
     for rep in 0..a.reps {
-        for (wi, &w) in Workload::ALL.iter().enumerate() {
+        for (wi, &w) in workloads.iter().enumerate() {
             let n = active.len();
             for k in 0..n {
                 let p = active[(k + rep + wi) % n];
@@ -912,28 +923,31 @@ fn markdown(rep: &Value) -> String {
             );
         }
     }
-    s += "| target | figures | verdict |\n|---|---|---|\n";
+    s += "| target | fedproxy | reference | ratio | verdict |\n|---|---:|---:|---:|---|\n";
     for t in rep["targets"].as_array().unwrap() {
         let o = t.as_object().unwrap();
-        let figs: Vec<String> = o
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "target" | "verdict"))
-            .map(|(k, v)| {
-                format!(
-                    "{k} {}",
-                    if v.is_f64() {
-                        fmt(v, 2)
-                    } else {
-                        v.to_string().trim_matches('"').to_string()
-                    }
-                )
-            })
-            .collect();
+        let pick = |keys: &[&str]| -> String {
+            keys.iter()
+                .find_map(|k| {
+                    o.get(*k)
+                        .filter(|v| !v.is_null())
+                        .map(|v| format!("{} ({})", fmt(v, 2), k))
+                })
+                .unwrap_or_else(|| "–".into())
+        };
+        let mut verdict = o["verdict"].as_str().unwrap_or("").to_string();
+        if let Some(h) = o.get("aim_half").and_then(|v| v.as_str()) {
+            verdict += &format!(" (aim ≤ half: {h})");
+        }
         s += &format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             o["target"].as_str().unwrap_or(""),
-            figs.join(", "),
-            o["verdict"].as_str().unwrap_or("")
+            pick(&["fedproxy", "fedproxy_added_p50_us", "fedproxy_kib"]),
+            pick(&["haproxy", "haproxy_added_p50_us", "direct", "haproxy_kib"]),
+            o.get("ratio")
+                .map(|v| fmt(v, 3))
+                .unwrap_or_else(|| "–".into()),
+            verdict
         );
     }
     s
