@@ -35,10 +35,21 @@ impl AuthSection {
     /// Decodes the section that sits between the header and a body of
     /// `body_length` bytes; `no_cred` is the header's SLURM_NO_AUTH_CRED flag.
     pub fn decode(r: &mut Reader, body_length: u32, no_cred: bool) -> Result<Self> {
+        let body_length = body_length as usize;
         if no_cred {
+            // 22.05 echoes a request's 0x40 flag into its reply and still signs it:
+            // a section that ends exactly where the body starts is a credential.
+            if r.remaining() > body_length {
+                let mut probe = r.clone();
+                if let Ok(a) = Self::decode(&mut probe, body_length as u32, false) {
+                    if probe.remaining() == body_length && !matches!(a, AuthSection::Unknown { .. }) {
+                        *r = probe;
+                        return Ok(a);
+                    }
+                }
+            }
             return Ok(AuthSection::NoCredential);
         }
-        let body_length = body_length as usize;
         if r.remaining() < body_length {
             return Err(r.error(ErrorKind::BodyLengthMismatch {
                 declared: body_length as u32,
@@ -52,13 +63,16 @@ impl AuthSection {
         // Parse inside exactly the bytes that precede the body; with trailing bytes
         // allowed (upstream ≤ 22.05.10) the plugin fields decide where the body starts.
         let start = r.offset();
+        if auth_len < 4 {
+            return Err(r.error(ErrorKind::BodyLengthMismatch { declared: body_length as u32, available: r.remaining() }));
+        }
         let plugin_id = r.u32()?;
         let section = match plugin_id {
             AUTH_NONE => AuthSection::None { uid: r.u32()?, gid: r.u32()?, hostname: r.packstr()? },
             AUTH_MUNGE => AuthSection::Munge { credential: r.packstr()? },
             AUTH_JWT => AuthSection::Jwt { token: r.packstr()?, username: r.packstr()? },
             AUTH_SLURM => AuthSection::Slurm { token: r.packstr()? },
-            _ => return Ok(AuthSection::Unknown { plugin_id, raw: r.bytes(auth_len - 4.min(auth_len))? }),
+            _ => return Ok(AuthSection::Unknown { plugin_id, raw: r.bytes(auth_len - 4)? }),
         };
         if r.remaining() < body_length {
             return Err(DecodeError::new(
@@ -164,5 +178,20 @@ mod tests {
         let mut r = Reader::new(Bytes::from_static(&[0, 0, 0, 101, 0, 0, 0, 4, b'a', b'b', b'c', 0]));
         let e = AuthSection::decode(&mut r, 2, false).unwrap_err();
         assert_eq!(e.reason(), "body_length_mismatch");
+    }
+
+    #[test]
+    fn flag_0x40_with_a_credential_anyway_keeps_the_credential() {
+        // 22.05 copies a request's 0x40 into its reply and still signs it.
+        let mut wire = vec![0, 0, 0, 101, 0, 0, 0, 8];
+        wire.extend_from_slice(b"MUNGE:x\0");
+        wire.extend_from_slice(&[0, 0, 0, 0]);
+        let mut r = Reader::new(Bytes::from(wire));
+        let a = AuthSection::decode(&mut r, 4, true).unwrap();
+        assert!(matches!(a, AuthSection::Munge { .. }));
+        assert_eq!(r.remaining(), 4);
+        // Without spare bytes the flag means what it says.
+        let mut r = Reader::new(Bytes::from_static(&[0, 0, 0, 0]));
+        assert_eq!(AuthSection::decode(&mut r, 4, true).unwrap(), AuthSection::NoCredential);
     }
 }

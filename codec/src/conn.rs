@@ -156,6 +156,11 @@ pub struct Connection {
     pending_init: Option<PersistInit>,
     peer: Option<PersistInit>,
     persist_version: Option<ProtocolVersion>,
+    /// Body layout to try first on persist frames of unknown version: the hint,
+    /// then the first layout that typed a body completely (kept for the connection).
+    version_guess: Option<ProtocolVersion>,
+    /// Directions that lost bytes (a capture gap) and must find a frame start again.
+    resync: [bool; 2],
     frames: [u64; 2],
 }
 
@@ -175,6 +180,8 @@ impl Connection {
             pending_init: None,
             peer: None,
             persist_version: None,
+            version_guess: cfg.version_hint,
+            resync: [false; 2],
             frames: [0; 2],
         }
     }
@@ -218,6 +225,19 @@ impl Connection {
         self.drain(d, out);
     }
 
+    /// Bytes of `dir` were lost (a capture gap): drop the partial frame and look
+    /// for the next frame start, keeping what is known of the connection's framing.
+    pub fn gap(&mut self, dir: Direction) {
+        let d = self.true_dir(dir);
+        let i = d.index();
+        if self.state[i] == DirState::Opaque && self.frames[i] == 0 && self.kind == ConnKind::Http {
+            return;
+        }
+        self.deframer[i].clear();
+        self.resync[i] = true;
+        self.state[i] = DirState::Sniff;
+    }
+
     /// Marks a direction opaque from outside (e.g. the relay gave up on it).
     pub fn set_opaque(&mut self, dir: Direction) {
         let d = self.true_dir(dir);
@@ -239,12 +259,19 @@ impl Connection {
                     None => return,
                 },
             };
-            let (min, max) = match framing {
-                Framing::Normal => (2, MAX_MSG_SIZE),
-                Framing::Persist { .. } => (2, MAX_MSG_SIZE),
+            // The answer to a PERSIST_INIT is PERSIST_RC in persist framing, unless
+            // the server refused it with a normal-framed RPC (24.11+: SLURM_RC 1007).
+            let framing = match framing {
+                Framing::Persist { .. } if self.pending_init.is_some() && d == Direction::ServerToClient => {
+                    match self.deframer[i].peek().get(4..6) {
+                        Some(&[a, b]) if starts_header(u16::from_be_bytes([a, b])) => Framing::Normal,
+                        _ => framing,
+                    }
+                }
+                f => f,
             };
             let offset = self.deframer[i].stream_offset();
-            let item = match self.deframer[i].next(min, max) {
+            let item = match self.deframer[i].next(2, MAX_MSG_SIZE) {
                 None => return,
                 Some(Ok(item)) => item,
                 Some(Err(e)) if offset == 0 && e.kind == crate::error::ErrorKind::Http => {
@@ -253,8 +280,13 @@ impl Connection {
                 Some(Err(e)) => return self.fail(d, offset, e, out),
             };
             match item {
-                Deframed::Frame(raw) => match Frame::decode_with(raw.clone(), framing, self.cfg.bodies) {
+                Deframed::Frame(raw) => match Frame::decode_hinted(raw.clone(), framing, self.cfg.bodies, self.version_guess) {
                     Ok(frame) => {
+                        if let (Some(v), Some(m)) = (frame.inferred_version, frame.message()) {
+                            if m.is_fully_typed() && self.version_guess.is_none() {
+                                self.version_guess = Some(v);
+                            }
+                        }
                         if !self.oriented {
                             self.orient(d, &frame, out);
                             if self.flipped {
@@ -267,6 +299,13 @@ impl Connection {
                         self.frames[d.index()] += 1;
                         self.advance(d, &frame, out);
                         out.push(ConnEvent::Frame(ObservedFrame { dir: d, stream_offset: offset, raw, frame }));
+                    }
+                    Err(e) if self.cfg.start == StreamStart::MidStream && self.frames[i] > 0 => {
+                        // A capture picked up mid-stream may have resynced on a false
+                        // boundary: report, then look for the next frame start.
+                        out.push(ConnEvent::Error { dir: d, stream_offset: offset, error: e });
+                        self.resync[i] = true;
+                        self.state[i] = DirState::Sniff;
                     }
                     Err(e) => return self.fail(d, offset, e, out),
                 },
@@ -301,34 +340,46 @@ impl Connection {
         out.push(ConnEvent::Http { dir: d, request_line });
     }
 
-    /// Mid-stream: decides framing from the first bytes, skipping to the first
-    /// plausible frame boundary if the stream starts inside a frame.
+    /// Decides framing from the first bytes. Mid-stream (or after a capture gap)
+    /// it skips to the first plausible frame start — one whose following frame
+    /// start, if already buffered, is plausible too — within 64 KiB.
     fn sniff(&mut self, d: Direction, out: &mut Vec<ConnEvent>) -> Option<Framing> {
-        let buf = self.deframer[d.index()].peek();
+        let i = d.index();
+        let buf = self.deframer[i].peek();
         if buf.len() < 6 {
             return None;
         }
-        // Look for a boundary within the first 64 KiB held (captures only).
-        let limit = match self.cfg.start {
-            StreamStart::MidStream => buf.len().saturating_sub(6).min(64 * 1024),
-            _ => 0,
-        };
-        if limit == 0 && classify(buf).is_none() {
-            // Accepted connections: decode as normal framing, which names the
-            // problem precisely (HTTP, insane length, unsupported version, …).
-            return Some(Framing::Normal);
+        let may_skip = self.cfg.start == StreamStart::MidStream || self.resync[i];
+        if !may_skip {
+            // Accepted connections: a start that does not look like a frame is
+            // decoded as normal framing, which names the problem precisely.
+            return Some(self.complete(d, classify(buf).unwrap_or(Framing::Normal)));
         }
-        let (skip, found) = (0..=limit).find_map(|skip| classify(&buf[skip..]).map(|f| (skip, f)))?;
+        if self.frames[i] == 0 && crate::deframe::looks_like_http(buf) {
+            return Some(Framing::Normal); // the deframer reports it as HTTP
+        }
+        const WINDOW: usize = 64 * 1024;
+        let found = (0..=buf.len() - 6).take(WINDOW).find_map(|skip| {
+            let f = classify(&buf[skip..])?;
+            let len = u32::from_be_bytes([buf[skip], buf[skip + 1], buf[skip + 2], buf[skip + 3]]) as usize;
+            let next = skip + 4 + len;
+            let confirmed = next >= buf.len() || buf.len() - next < 6 || classify(&buf[next..]).is_some();
+            confirmed.then_some((skip, f))
+        });
+        let Some((skip, f)) = found else {
+            if buf.len() > WINDOW {
+                let offset = self.deframer[i].stream_offset();
+                let e = DecodeError::new(0, crate::error::ErrorKind::Malformed("no frame start in the first 64 KiB"));
+                self.fail(d, offset, e, out);
+            }
+            return None;
+        };
         if skip > 0 {
             self.skip_bytes(d, skip);
             out.push(ConnEvent::Resync { dir: d, skipped: skip });
         }
-        // A persist frame's namespace and version follow the other direction's
-        // (PERSIST_RC 1433 exists in both numberings).
-        Some(match (found, self.state[d.reverse().index()]) {
-            (Framing::Persist { .. }, DirState::Framed(other @ Framing::Persist { .. })) => other,
-            (f, _) => self.complete(f),
-        })
+        self.resync[i] = false;
+        Some(self.complete(d, f))
     }
 
     fn skip_bytes(&mut self, d: Direction, n: usize) {
@@ -340,13 +391,14 @@ impl Connection {
         self.deframer[d.index()] = fresh;
     }
 
-    /// Fills in what sniffing cannot know: the persist version from the hint.
-    fn complete(&self, f: Framing) -> Framing {
-        match f {
-            Framing::Persist { ns, version: None } => {
-                Framing::Persist { ns, version: self.persist_version.or(self.cfg.version_hint) }
-            }
-            f => f,
+    /// Fills in what sniffing cannot know: a persist frame's namespace and version
+    /// follow the handshake or the other direction (PERSIST_RC 1433 exists in both
+    /// numberings). A hint is only a guess and stays out of the framing.
+    fn complete(&self, d: Direction, f: Framing) -> Framing {
+        match (f, self.state[d.reverse().index()]) {
+            (Framing::Persist { .. }, DirState::Framed(other @ Framing::Persist { .. })) => other,
+            (Framing::Persist { ns, version: None }, _) => Framing::Persist { ns, version: self.persist_version },
+            (f, _) => f,
         }
     }
 
@@ -365,11 +417,7 @@ impl Connection {
             out.push(ConnEvent::Reoriented);
         }
         if self.kind == ConnKind::Unknown {
-            self.kind = match frame.framing_kind() {
-                FramingKind::Normal => ConnKind::Oneshot,
-                FramingKind::Dbd => ConnKind::DbdPersist,
-                FramingKind::Persist => ConnKind::FedPersist,
-            };
+            self.kind = kind_of(frame);
         }
     }
 
@@ -385,6 +433,17 @@ impl Connection {
                     DirState::Framed(Framing::Persist { ns, version: None });
                 self.pending_init = Some(init.clone());
             }
+            (Direction::ServerToClient, _) if self.pending_init.is_some() && frame.header().is_some() => {
+                // Refused before the handshake: a normal-framed reply (e.g. SLURM_RC 1007).
+                let init = self.pending_init.take().expect("checked");
+                let rc = match frame.message() {
+                    Some(Message::SlurmRc(r)) => r.return_code.0,
+                    _ => -1,
+                };
+                self.state[Direction::ServerToClient.index()] = DirState::Framed(Framing::Normal);
+                self.kind = ConnKind::Oneshot;
+                out.push(ConnEvent::PersistRefused { rc, init });
+            }
             (Direction::ServerToClient, Some(Message::PersistRc(rc))) if self.pending_init.is_some() => {
                 let init = self.pending_init.take().expect("checked");
                 match rc.negotiated_version() {
@@ -399,21 +458,35 @@ impl Connection {
                     }
                     None => {
                         self.state[Direction::ServerToClient.index()] = DirState::Framed(Framing::Normal);
+                        self.kind = ConnKind::Oneshot;
                         out.push(ConnEvent::PersistRefused { rc: rc.rc, init });
                     }
                 }
             }
             _ => {
                 if self.kind == ConnKind::Unknown {
-                    self.kind = match frame.framing_kind() {
-                        FramingKind::Normal => ConnKind::Oneshot,
-                        FramingKind::Dbd => ConnKind::DbdPersist,
-                        FramingKind::Persist => ConnKind::FedPersist,
-                    };
+                    self.kind = kind_of(frame);
                 }
             }
         }
     }
+}
+
+/// The kind of a connection whose handshake was not seen, from one of its frames:
+/// slurmdbd's ACCOUNTING_UPDATE_MSG travels on its own persist type (23.02+).
+fn kind_of(frame: &Frame) -> ConnKind {
+    match frame.framing_kind() {
+        FramingKind::Normal => ConnKind::Oneshot,
+        FramingKind::Dbd => ConnKind::DbdPersist,
+        FramingKind::Persist if frame.msg_type() == MsgType::ACCOUNTING_UPDATE_MSG => ConnKind::OtherPersist,
+        FramingKind::Persist => ConnKind::FedPersist,
+    }
+}
+
+/// True for the first u16 of a normal header: a version, or NO_VAL16 (what a
+/// 24.11+ reply to an unparsable request may carry).
+fn starts_header(v: u16) -> bool {
+    ProtocolVersion(v).is_known() || v == 0xFFFE
 }
 
 /// Recognises a frame start: `u32 L` then a header version (normal), a slurmdbd
@@ -522,5 +595,74 @@ mod tests {
         ev.clear();
         c.feed(Direction::ServerToClient, &ping_request(), &mut ev);
         assert_eq!(frames(&ev).len(), 1);
+    }
+
+    fn persist_init_request() -> Vec<u8> {
+        // 22.05 REQUEST_PERSIST_INIT: header (flag 0x1), NULL munge credential, body
+        // version 0x2600, "c1", FED, port 26817.
+        let body = [0x26, 0, 0, 0, 0, 3, b'c', b'1', 0, 0, 2, 0x68, 0xc1];
+        let mut v = vec![0, 0, 0, (16 + 8 + body.len()) as u8];
+        v.extend_from_slice(&[0x26, 0, 0, 1, 0x19, 0x64, 0, 0, 0, body.len() as u8, 0, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&[0, 0, 0, 101, 0, 0, 0, 0]);
+        v.extend_from_slice(&body);
+        v
+    }
+
+    #[test]
+    fn a_persist_init_refused_with_a_normal_frame_is_not_read_as_persist() {
+        // 24.11+ answers an unauthenticated PERSIST_INIT with SLURM_RC 1007, normal
+        // framing, no credential.
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &persist_init_request(), &mut ev);
+        let reply = [0, 0, 0, 0x14, 0x2a, 0, 0, 0x41, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0xef];
+        c.feed(Direction::ServerToClient, &reply, &mut ev);
+        assert_eq!(frames(&ev)[1], (Direction::ServerToClient, MsgType::RESPONSE_SLURM_RC));
+        assert!(ev.iter().any(|e| matches!(e, ConnEvent::PersistRefused { rc: 1007, .. })));
+        assert_eq!(c.kind(), ConnKind::Oneshot);
+    }
+
+    #[test]
+    fn an_accepted_persist_init_switches_both_directions() {
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &persist_init_request(), &mut ev);
+        c.feed(Direction::ServerToClient, &persist_rc(), &mut ev);
+        assert_eq!(c.kind(), ConnKind::FedPersist);
+        // A persist-framed request from the opener now decodes.
+        c.feed(Direction::ClientToServer, &[0, 0, 0, 2, 0x03, 0xf0], &mut ev);
+        assert_eq!(frames(&ev).last(), Some(&(Direction::ClientToServer, MsgType::REQUEST_PING)));
+        assert!(ev.iter().any(|e| matches!(e, ConnEvent::PersistEstablished { version: ProtocolVersion::V22_05, .. })));
+    }
+
+    #[test]
+    fn mid_stream_resyncs_even_from_a_six_byte_first_read() {
+        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff], &mut ev);
+        c.feed(Direction::ClientToServer, &ping_request(), &mut ev);
+        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
+    }
+
+    #[test]
+    fn mid_stream_gives_up_after_64_kib_without_a_frame_start() {
+        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &vec![0xff; 70 * 1024], &mut ev);
+        assert!(matches!(&ev[..], [ConnEvent::Error { .. }]));
+        assert_eq!(c.buffered(), 0);
+    }
+
+    #[test]
+    fn a_gap_drops_the_partial_frame_and_resyncs() {
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        let ping = ping_request();
+        c.feed(Direction::ClientToServer, &ping[..10], &mut ev); // then bytes were lost
+        c.gap(Direction::ClientToServer);
+        let mut rest = ping[20..].to_vec(); // tail of the broken frame
+        rest.extend_from_slice(&ping);
+        c.feed(Direction::ClientToServer, &rest, &mut ev);
+        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
     }
 }

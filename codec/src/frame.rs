@@ -99,6 +99,17 @@ impl Frame {
 
     /// As [`Frame::decode`], typing only the bodies `bodies` asks for.
     pub fn decode_with(raw: Bytes, framing: Framing, bodies: BodyDecoding) -> Result<Frame> {
+        Frame::decode_hinted(raw, framing, bodies, None)
+    }
+
+    /// As [`Frame::decode_with`]; a persist frame of unknown version tries the
+    /// `guess` layout first (the connection's earlier finding, or a hint).
+    pub fn decode_hinted(
+        raw: Bytes,
+        framing: Framing,
+        bodies: BodyDecoding,
+        guess: Option<ProtocolVersion>,
+    ) -> Result<Frame> {
         let mut r = Reader::new(raw);
         let len = r.u32()?;
         if len as usize != r.remaining() {
@@ -117,7 +128,7 @@ impl Frame {
                 let trailing = r.rest();
                 let ns = if header.dbd_msg_type.is_some() { Namespace::Dbd } else { Namespace::Slurm };
                 let (body, body_error, _) = if bodies.wants(header.msg_type) {
-                    typed_body(header.msg_type, ns, Some(header.version), body, base)
+                    typed_body(header.msg_type, ns, Some(header.version), body, base, None)
                 } else {
                     (Body::Raw(body), None, None)
                 };
@@ -129,7 +140,7 @@ impl Frame {
                 let base = r.offset();
                 let body = r.rest();
                 let (body, body_error, inferred) = if bodies.wants(msg_type) {
-                    typed_body(msg_type, ns, version, body, base)
+                    typed_body(msg_type, ns, version, body, base, guess)
                 } else {
                     (Body::Raw(body), None, None)
                 };
@@ -239,13 +250,24 @@ fn typed_body(
     version: Option<ProtocolVersion>,
     body: Bytes,
     base: usize,
+    guess: Option<ProtocolVersion>,
 ) -> (Body, Option<DecodeError>, Option<ProtocolVersion>) {
     if !Message::is_modelled(msg_type) {
         return (Body::Raw(body), None, None);
     }
-    let candidates: &[ProtocolVersion] = match &version {
-        Some(v) => std::slice::from_ref(v),
-        None => &ProtocolVersion::MODERN,
+    let mut order = [ProtocolVersion::V22_05; 9];
+    let candidates: &[ProtocolVersion] = match (&version, guess) {
+        (Some(v), _) => std::slice::from_ref(v),
+        (None, Some(g)) => {
+            order[0] = g;
+            let rest = ProtocolVersion::MODERN.iter().filter(|&&v| v != g);
+            let n = 1 + rest.clone().count();
+            for (slot, v) in order[1..].iter_mut().zip(rest) {
+                *slot = *v;
+            }
+            &order[..n]
+        }
+        (None, None) => &ProtocolVersion::MODERN,
     };
     let mut first_err = None;
     let mut partial = None;

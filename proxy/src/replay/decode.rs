@@ -55,6 +55,8 @@ pub struct ReplayedConnection {
     pub kind: ConnKind,
     /// The PERSIST_INIT that opened it, when seen.
     pub persist_init: Option<PersistInit>,
+    /// The version its PERSIST_RC negotiated, when seen.
+    pub negotiated_version: Option<ProtocolVersion>,
     pub frames: Vec<ReplayedFrame>,
     pub oversized: Vec<OversizedFrame>,
     pub errors: Vec<ReplayError>,
@@ -87,17 +89,24 @@ pub fn replay_capture(mut capture: Capture) -> Vec<ReplayedConnection> {
 /// (client = the side that sent requests), for a live replay of the same bytes.
 pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
     let mut out: Vec<Option<ReplayedConnection>> = vec![None; capture.connections.len()];
-    let mut versions: HashMap<ProtocolVersion, usize> = HashMap::new();
+    // Persistent connections run at the version their PERSIST_RC negotiated (the
+    // older side's); header versions are the fallback guess.
+    let mut negotiated: HashMap<ProtocolVersion, usize> = HashMap::new();
+    let mut headers: HashMap<ProtocolVersion, usize> = HashMap::new();
     for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| c.saw_syn) {
         let r = replay_connection(c, None);
+        if let Some(v) = r.negotiated_version {
+            *negotiated.entry(v).or_default() += 1;
+        }
         for f in &r.frames {
             if let Some(h) = f.frame.header() {
-                *versions.entry(h.version).or_default() += 1;
+                *headers.entry(h.version).or_default() += 1;
             }
         }
         out[i] = Some(r);
     }
-    let hint = versions.into_iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| v);
+    let most = |m: HashMap<ProtocolVersion, usize>| m.into_iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| v);
+    let hint = most(negotiated).or(most(headers));
     for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| !c.saw_syn) {
         out[i] = Some(replay_connection(c, hint));
     }
@@ -117,6 +126,7 @@ pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVer
         first_ts: c.first_ts,
         kind: ConnKind::Unknown,
         persist_init: None,
+        negotiated_version: None,
         frames: Vec::new(),
         oversized: Vec::new(),
         errors: Vec::new(),
@@ -128,7 +138,11 @@ pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVer
         reoriented: false,
     };
     let mut events = Vec::new();
-    for seg in &c.segments {
+    for (idx, seg) in c.segments.iter().enumerate() {
+        // Bytes the capture lost before this segment: resynchronise that direction.
+        for g in c.gaps.iter().filter(|g| g.before_segment == idx) {
+            conn.gap(g.dir);
+        }
         if conn.is_opaque(seg.dir) {
             let d = if r.reoriented { seg.dir.reverse() } else { seg.dir };
             r.undecoded_bytes[d.index()] += seg.data.len() as u64;
@@ -156,7 +170,10 @@ pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVer
                 }
                 ConnEvent::Resync { skipped, .. } => r.resynced_bytes += skipped,
                 ConnEvent::Reoriented => r.reoriented = true,
-                ConnEvent::PersistEstablished { init, .. } => r.persist_init = Some(init),
+                ConnEvent::PersistEstablished { init, version, .. } => {
+                    r.persist_init = Some(init);
+                    r.negotiated_version = Some(version);
+                }
                 ConnEvent::PersistRefused { .. } => {}
                 ConnEvent::Http { request_line, .. } => r.http_request = Some(request_line),
             }

@@ -19,6 +19,10 @@ pub fn frame_json(file: &str, c: &ReplayedConnection, f: &ReplayedFrame) -> Valu
     o.insert("conn_kind".into(), json!(c.kind.as_str()));
     o.insert("framing".into(), json!(frame.framing_kind().as_str()));
     o.insert("version".into(), json!(frame.version().map(|v| v.to_string())));
+    if let Some(v) = frame.inferred_version {
+        // Handshake not seen: the body layout that decoded it.
+        o.insert("inferred_version".into(), json!(v.to_string()));
+    }
     match &frame.head {
         FrameHead::Normal { header, auth } => {
             o.insert("flags".into(), json!(header.flags.names()));
