@@ -93,6 +93,8 @@ struct Args {
     idle_requested: usize,
     #[arg(skip)]
     nofile: u64,
+    #[arg(skip)]
+    other_load_cores: f64,
     /// Keep the temp dir (proxy configs and logs).
     #[arg(long)]
     keep_tmp: bool,
@@ -218,6 +220,7 @@ fn main() -> Result<()> {
     fs::create_dir_all(&tmp)?;
     let started = Instant::now();
     let load_before = loadavg();
+    let snap0 = paths::load_snapshot();
     eprintln!(
         "fedproxy-bench: load average {load_before}; RLIMIT_NOFILE {nofile}; temp dir {}",
         tmp.display()
@@ -375,6 +378,9 @@ fn main() -> Result<()> {
     let lab = if a.lab { Some(lab_storm(&a)) } else { None };
 
     let load_after = loadavg();
+    let other = paths::other_load(snap0, paths::load_snapshot());
+    eprintln!("fedproxy-bench: other processes used {other:.2} cores on average during the run");
+    a.other_load_cores = other;
     let report = build_report(
         &a,
         &frames,
@@ -472,6 +478,7 @@ impl HoldPeer {
 
 impl Drop for HoldPeer {
     fn drop(&mut self) {
+        paths::note_child_cpu(self.child.id());
         drop(self.child.stdin.take()); // EOF: the peer exits
         let _ = self.child.wait();
     }
@@ -801,12 +808,14 @@ fn build_report(
         );
     }
 
+    let mut mach = machine(load_before, load_after);
+    mach["other_processes_cores"] = num(r(a.other_load_cores, 2));
     json!({
         "schema": 1,
         "generated_unix": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "command": command,
         "took_seconds": r(took.as_secs_f64(), 1),
-        "machine": machine(load_before, load_after),
+        "machine": mach,
         "versions": versions,
         "settings": {
             "trial_ms": a.trial_ms, "reps": a.reps, "clients": a.clients, "window": a.window,
@@ -840,7 +849,7 @@ fn markdown(rep: &Value) -> String {
     let mut s = String::new();
     let m = &rep["machine"];
     s += &format!(
-        "Measured by `{}` on {} cores ({}), {} GiB, Linux {}; load average {} before, {} after; {}; git {}.\n\n",
+        "Measured by `{}` on {} cores ({}), {} GiB, Linux {}; load average {} before, {} after; other processes used {} cores on average during the run; {}; git {}.\n\n",
         rep["command"].as_str().unwrap_or(""),
         m["cores"],
         m["cpu_model"].as_str().unwrap_or("?"),
@@ -848,6 +857,7 @@ fn markdown(rep: &Value) -> String {
         m["kernel"].as_str().unwrap_or("?"),
         m["loadavg_before"].as_str().unwrap_or("?"),
         m["loadavg_after"].as_str().unwrap_or("?"),
+        fmt(&m["other_processes_cores"], 2),
         rep["versions"]["haproxy"].as_str().unwrap_or("haproxy ?"),
         rep["versions"]["git_commit"].as_str().unwrap_or("?"),
     );

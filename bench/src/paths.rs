@@ -185,6 +185,7 @@ impl Proxy {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
+        note_child_cpu(self.child.id());
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
@@ -204,6 +205,48 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// CPU seconds of the benchmark's child processes that have been stopped
+/// (for the estimate of the machine's other load), in microseconds.
+static CHILD_CPU_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Adds a child's CPU time, read just before it is stopped.
+pub fn note_child_cpu(pid: u32) {
+    if let Some(s) = cpu_secs(pid) {
+        CHILD_CPU_US.fetch_add((s * 1e6) as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A snapshot for [`other_load`]: (busy CPU seconds of the whole machine,
+/// CPU seconds of this process and of its stopped children, time).
+pub fn load_snapshot() -> (f64, f64, std::time::Instant) {
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let busy = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<f64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // user nice system [idle iowait] irq softirq
+            Some((f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)?) / hz)
+        })
+        .unwrap_or(f64::NAN);
+    let own = cpu_secs(std::process::id()).unwrap_or(f64::NAN)
+        + CHILD_CPU_US.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6;
+    (busy, own, std::time::Instant::now())
+}
+
+/// Average number of cores used by other processes between two snapshots
+/// (user + system + irq + softirq time of the machine minus the benchmark's
+/// own processes' user + system time; an estimate that errs high, since
+/// softirq work done on the benchmark's behalf may count as "other").
+pub fn other_load(a: (f64, f64, std::time::Instant), b: (f64, f64, std::time::Instant)) -> f64 {
+    ((b.0 - a.0) - (b.1 - a.1)) / (b.2 - a.2).as_secs_f64()
 }
 
 pub fn rss_kib(pid: u32) -> Option<u64> {
