@@ -52,6 +52,10 @@ pub struct InboundConfig {
     pub listen: SocketAddr,
     #[serde(default = "default_inbound_upstream")]
     pub upstream: SocketAddr,
+    /// Connect to the upstream from the client's own address (IP_TRANSPARENT;
+    /// needs CAP_NET_ADMIN and policy routing so replies come back to the proxy).
+    #[serde(default)]
+    pub transparent: bool,
 }
 
 /// `[outbound]`: the local slurmctld's own connections; destination from SO_ORIGINAL_DST.
@@ -139,6 +143,7 @@ impl Default for InboundConfig {
         InboundConfig {
             listen: default_inbound_listen(),
             upstream: default_inbound_upstream(),
+            transparent: false,
         }
     }
 }
@@ -188,7 +193,7 @@ impl std::error::Error for ConfigError {}
 /// Where a listener comes from in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerKind {
-    Inbound { upstream: SocketAddr },
+    Inbound { upstream: SocketAddr, transparent: bool },
     Outbound,
     Route { upstream: SocketAddr },
 }
@@ -231,6 +236,7 @@ impl Config {
                 listen: i.listen,
                 kind: ListenerKind::Inbound {
                     upstream: i.upstream,
+                    transparent: i.transparent,
                 },
             });
         }
@@ -311,7 +317,7 @@ impl Config {
         }
         for l in &listeners {
             let upstream = match l.kind {
-                ListenerKind::Inbound { upstream } | ListenerKind::Route { upstream } => upstream,
+                ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => upstream,
                 ListenerKind::Outbound => continue,
             };
             if upstream.port() == 0 {

@@ -47,9 +47,13 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// Connects to `dst` within `timeout`.
+/// Connects to `dst` within `timeout`. With `source`, the connection leaves from
+/// that address (IP_TRANSPARENT, needs CAP_NET_ADMIN): a transparent inbound proxy
+/// connects to slurmctld from the client's own address, so slurmctld sees who
+/// called (22.05 learns a returning sibling's address from its connection).
 pub async fn connect(
     dst: SocketAddr,
+    source: Option<std::net::IpAddr>,
     timeout: Duration,
     guard: &Arc<LoopGuard>,
 ) -> Result<(TcpStream, OwnUpstream), ConnectError> {
@@ -59,6 +63,21 @@ pub async fn connect(
         Some(Protocol::TCP),
     )
     .map_err(ConnectError::Io)?;
+    if let Some(ip) = source {
+        let transparent = match ip {
+            std::net::IpAddr::V4(_) => sock.set_ip_transparent_v4(true),
+            std::net::IpAddr::V6(_) => sock.set_ip_transparent_v6(true),
+        };
+        transparent.map_err(|e| {
+            ConnectError::Io(io::Error::new(
+                e.kind(),
+                format!("IP_TRANSPARENT for inbound.transparent needs CAP_NET_ADMIN: {e}"),
+            ))
+        })?;
+        sock.bind(&SocketAddr::new(ip, 0).into()).map_err(ConnectError::Io)?;
+    }
+    // Latency: Slurm writes a message in several small send()s.
+    let _ = sock.set_tcp_nodelay(true);
     match sock.connect(&dst.into()) {
         Ok(()) => {}
         Err(e)
@@ -89,11 +108,7 @@ pub async fn connect(
     match tokio::time::timeout(timeout, established).await {
         Err(_) => Err(ConnectError::Timeout(timeout)),
         Ok(Err(e)) => Err(ConnectError::Io(e)),
-        Ok(Ok(())) => {
-            // A socket can be writable but not connected when the peer vanished.
-            stream.peer_addr().map_err(ConnectError::Io)?;
-            Ok((stream, own))
-        }
+        Ok(Ok(())) => Ok((stream, own)),
     }
 }
 
@@ -101,14 +116,16 @@ const EINPROGRESS: i32 = 115;
 
 /// TCP_NODELAY (Slurm sends one message in several small writes) and keepalive
 /// (a vanished peer is noticed; there is no idle timeout).
-pub fn tune(stream: &TcpStream, keepalive_secs: u64) {
-    let _ = stream.set_nodelay(true);
+/// TCP_NODELAY and keepalive. Set once on a listening socket, Linux copies them
+/// to every accepted connection (saving two syscalls per connection).
+pub fn tune(sock: SockRef<'_>, keepalive_secs: u64) {
+    let _ = sock.set_tcp_nodelay(true);
     if keepalive_secs > 0 {
         let ka = TcpKeepalive::new()
             .with_time(Duration::from_secs(keepalive_secs))
             .with_interval(Duration::from_secs(keepalive_secs.div_ceil(6).max(1)))
             .with_retries(6);
-        let _ = SockRef::from(stream).set_tcp_keepalive(&ka);
+        let _ = sock.set_tcp_keepalive(&ka);
     }
 }
 
@@ -122,13 +139,13 @@ mod tests {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = dead.local_addr().unwrap();
         drop(dead);
-        let e = connect(addr, Duration::from_secs(5), &guard)
+        let e = connect(addr, None, Duration::from_secs(5), &guard)
             .await
             .unwrap_err();
         assert_eq!(e.reason(), "refused", "{e}");
 
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (s, own) = connect(live.local_addr().unwrap(), Duration::from_secs(5), &guard)
+        let (s, own) = connect(live.local_addr().unwrap(), None, Duration::from_secs(5), &guard)
             .await
             .unwrap();
         let local = s.local_addr().unwrap();
@@ -137,5 +154,30 @@ mod tests {
         assert!(guard.is_own_upstream(peer, live.local_addr().unwrap()));
         drop(own);
         assert!(!guard.is_own_upstream(peer, live.local_addr().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_inherit_nodelay_and_keepalive_from_the_listener() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        tune(SockRef::from(&l), 60);
+        let _c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (a, _) = l.accept().await.unwrap();
+        let s = SockRef::from(&a);
+        assert!(s.tcp_nodelay().unwrap());
+        assert!(s.keepalive().unwrap());
+        assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn transparent_source_without_cap_net_admin_is_a_clear_error_or_works() {
+        // As root (CAP_NET_ADMIN) the bind to a local address works; the message
+        // names the capability otherwise.
+        let guard = Arc::new(LoopGuard::new(vec![]));
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let src = "127.0.0.9".parse().unwrap();
+        match connect(live.local_addr().unwrap(), Some(src), Duration::from_secs(5), &guard).await {
+            Ok((s, _)) => assert_eq!(s.local_addr().unwrap().ip(), src),
+            Err(e) => assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}"),
+        }
     }
 }

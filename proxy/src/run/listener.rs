@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use prometheus::IntCounter;
 use slurm_codec::Direction;
+use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::{debug, info, warn};
 
@@ -141,7 +142,7 @@ async fn handle(
         return refuse(&ctx, &shared, id, peer, None, reason);
     }
     let upstream_addr = match ctx.spec.kind {
-        ListenerKind::Inbound { upstream } | ListenerKind::Route { upstream } => upstream,
+        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => upstream,
         ListenerKind::Outbound => match original_dst(&client) {
             Ok(a) => a,
             Err(e) => {
@@ -162,9 +163,11 @@ async fn handle(
             LoopReason::SelfTarget,
         );
     }
-    tune(&client, shared.relay.keepalive_secs);
+    // Transparent inbound: leave from the client's address so slurmctld sees it.
+    let source = matches!(ctx.spec.kind, ListenerKind::Inbound { transparent: true, .. }).then(|| peer.ip());
     let (upstream, own) = match connect(
         upstream_addr,
+        source,
         shared.relay.connect_timeout(),
         &shared.guard,
     )
@@ -180,7 +183,7 @@ async fn handle(
             return;
         }
     };
-    tune(&upstream, shared.relay.keepalive_secs);
+    tune(SockRef::from(&upstream), shared.relay.keepalive_secs);
     // Legacy FLURM peers: frame-at-a-time through the translator instead of the byte relay.
     if let Some(t) = shared
         .legacy

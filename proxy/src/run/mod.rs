@@ -71,6 +71,7 @@ impl Proxy {
         let mut bound = Vec::new();
         for spec in cfg.listeners() {
             let l = listener::bind(spec.listen, &spec.key)?;
+            connect::tune(socket2::SockRef::from(&l), cfg.relay.keepalive_secs);
             let addr = l.local_addr().map_err(|e| format!("{}: {e}", spec.key))?;
             bound.push((spec, l, addr));
         }
@@ -174,7 +175,7 @@ impl Proxy {
 
 fn upstream_label(kind: &config::ListenerKind) -> String {
     match kind {
-        config::ListenerKind::Inbound { upstream } | config::ListenerKind::Route { upstream } => {
+        config::ListenerKind::Inbound { upstream, .. } | config::ListenerKind::Route { upstream } => {
             upstream.to_string()
         }
         config::ListenerKind::Outbound => "original destination".into(),

@@ -14,6 +14,7 @@
 //! * No idle timeout: federation persistent connections sit idle for hours.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::net::Shutdown;
 use std::sync::Mutex;
 
@@ -42,6 +43,7 @@ pub async fn relay(
 ) -> (Relayed, io::Result<()>) {
     let decoding = observer.lock().unwrap().decoding();
     let mut done = Relayed::default();
+    let ended = [AtomicBool::new(false), AtomicBool::new(false)];
     let c2s = pump(
         client,
         upstream,
@@ -50,6 +52,7 @@ pub async fn relay(
         decoding,
         &bytes[0],
         buffer_size,
+        &ended,
     );
     let s2c = pump(
         upstream,
@@ -59,6 +62,7 @@ pub async fn relay(
         decoding,
         &bytes[1],
         buffer_size,
+        &ended,
     );
     tokio::pin!(c2s, s2c);
     let (mut c2s_done, mut s2c_done) = (false, false);
@@ -84,6 +88,7 @@ async fn pump(
     mut decoding: bool,
     counter: &IntCounter,
     buffer_size: usize,
+    ended: &[AtomicBool; 2],
 ) -> (u64, io::Result<()>) {
     let mut total = 0u64;
     loop {
@@ -96,6 +101,11 @@ async fn pump(
             buf.clear();
             let n = match src.try_read_buf(&mut buf) {
                 Ok(0) => {
+                    ended[dir.index()].store(true, Ordering::Release);
+                    if ended[dir.reverse().index()].load(Ordering::Acquire) {
+                        // Both directions are over: closing the sockets sends the FINs.
+                        return (total, Ok(()));
+                    }
                     // EOF: pass the half-close on; the other direction goes on.
                     let r = match SockRef::from(dst).shutdown(Shutdown::Write) {
                         Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
