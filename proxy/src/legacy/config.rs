@@ -12,7 +12,7 @@
 //! [[peer]]
 //! name = "flurm-a"              # metric/log label (default: match or cluster)
 //! match = "10.0.0.0/24"         # remote address or CIDR ...
-//! # cluster = "legacy"          # ... or a cluster name the relay resolves
+//! cluster = "legacy"             # optional: the peer's cluster name (fed ids, labels)
 //! dialect = "legacy-flurm"
 //! fed_id = 3                    # the peer cluster's fed id
 //! ```
@@ -97,8 +97,10 @@ impl Default for LegacyConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("[[peer]] #{0}: set exactly one of `match` and `cluster`")]
+    #[error("[[peer]] #{0}: set `match` (the peer's address or CIDR); `cluster` may name it too")]
     MatchOrCluster(usize),
+    #[error("[[peer]] #{0}: a legacy-flurm peer needs `match` (its address or CIDR): connections are recognised by address, a cluster name alone cannot be attributed to a connection")]
+    ClusterNeedsMatch(usize),
     #[error("[[peer]] #{0}: bad address or CIDR {1:?}")]
     BadCidr(usize, String),
     #[error("[[peer]] #{0}: fed_id {1} is outside 1..=63")]
@@ -132,10 +134,13 @@ impl PeerTable {
         let mut peers = Vec::new();
         let mut fed_ids = legacy.fed_ids.clone();
         for (i, e) in entries.iter().enumerate() {
+            // Legacy peers are recognised by address; `cluster` names the peer's
+            // cluster (fed ids, labels). A slurm-dialect peer may be a name only.
             let net = match (&e.match_addr, &e.cluster) {
-                (Some(m), None) => Some(parse_net(m).ok_or_else(|| ConfigError::BadCidr(i, m.clone()))?),
+                (Some(m), _) => Some(parse_net(m).ok_or_else(|| ConfigError::BadCidr(i, m.clone()))?),
+                (None, Some(_)) if e.dialect == Dialect::LegacyFlurm => return Err(ConfigError::ClusterNeedsMatch(i)),
                 (None, Some(_)) => None,
-                _ => return Err(ConfigError::MatchOrCluster(i)),
+                (None, None) => return Err(ConfigError::MatchOrCluster(i)),
             };
             if let Some(id) = e.fed_id {
                 if !(1..=63).contains(&id) {
@@ -235,6 +240,7 @@ mod tests {
             dialect = "legacy-flurm"
             fed_id = 3
             [[peer]]
+            match = "192.0.2.1"
             cluster = "legacy"
             dialect = "legacy-flurm"
             fed_id = 1
@@ -248,7 +254,7 @@ mod tests {
         assert_eq!(t.legacy_peer("10.0.0.7".parse().unwrap(), None).unwrap().name, "10.0.0.0/24");
         assert_eq!(t.legacy_peer("::ffff:10.0.0.7".parse().unwrap(), None).unwrap().fed_id, Some(3));
         assert!(t.legacy_peer("10.0.1.7".parse().unwrap(), None).is_none());
-        assert_eq!(t.legacy_peer("192.0.2.1".parse().unwrap(), Some("legacy")).unwrap().name, "legacy");
+        assert_eq!(t.legacy_peer("192.0.2.1".parse().unwrap(), None).unwrap().name, "legacy");
         assert!(t.legacy_peer("127.0.0.9".parse().unwrap(), None).is_none(), "slurm dialect is never legacy");
         assert!(t.lookup("127.0.0.9".parse().unwrap(), None).is_some());
         assert_eq!(t.fed_id("alpha"), Some(2));
@@ -266,6 +272,7 @@ mod tests {
         };
         let l = LegacyConfig::default();
         assert_eq!(PeerTable::new(&[p(None, None, None)], &l).unwrap_err(), ConfigError::MatchOrCluster(0));
+        assert_eq!(PeerTable::new(&[p(None, Some("legacy"), None)], &l).unwrap_err(), ConfigError::ClusterNeedsMatch(0));
         assert!(matches!(PeerTable::new(&[p(Some("10.0.0.0/99"), None, None)], &l), Err(ConfigError::BadCidr(0, _))));
         assert_eq!(PeerTable::new(&[p(Some("10.0.0.1"), None, Some(64))], &l).unwrap_err(), ConfigError::BadFedId(0, 64));
         let bad = LegacyConfig { upstream_version: 0x2650, ..LegacyConfig::default() };
