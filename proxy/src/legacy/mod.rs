@@ -5,7 +5,7 @@
 //! Translation happens only on connections whose remote end matches a configured
 //! `[[peer]]` with `dialect = "legacy-flurm"`, and only for the fed-info pair
 //! (Slurm 2049/2050 ⇄ legacy 2024/2025). Everything else passes through byte for
-//! byte. See `docs/legacy-flurm.md`.
+//! byte. See the README, "Legacy FLURM peers".
 
 pub mod config;
 pub mod metrics;

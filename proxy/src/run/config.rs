@@ -25,10 +25,10 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub relay: RelayConfig,
-    /// `[legacy]`: legacy FLURM interop settings (docs/legacy-flurm.md).
+    /// `[legacy]`: legacy FLURM interop settings (README.md, "Legacy FLURM peers").
     #[serde(default)]
     pub legacy: Option<crate::legacy::LegacyConfig>,
-    /// `[[peer]]`: per-peer dialect (docs/legacy-flurm.md).
+    /// `[[peer]]`: per-peer dialect (README.md, "Legacy FLURM peers").
     #[serde(default, rename = "peer")]
     pub peers: Vec<crate::legacy::PeerConfig>,
 }

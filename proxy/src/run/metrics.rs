@@ -1,5 +1,5 @@
 //! Every metric of `fedproxy run`, declared in one place (documented in
-//! `docs/metrics.md`). Label values come from closed sets — message-type names from
+//! README.md, "Metrics"). Label values come from closed sets — message-type names from
 //! the codec's table (`UNKNOWN` otherwise), decode-error reasons from
 //! `ErrorKind::ALL_REASONS`, listener names from the config — except federation
 //! peer names, which are capped ([`PeerLabels`]).

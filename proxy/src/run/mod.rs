@@ -7,7 +7,7 @@
 //! * [`loop_guard`] — refusing connections that would loop into the proxy;
 //! * [`relay`] — the full-duplex byte relay;
 //! * [`observe`] — the codec watching a copy of the bytes, feeding metrics;
-//! * [`metrics`] — every metric, in one place (`docs/metrics.md`);
+//! * [`metrics`] — every metric, in one place (README.md, "Metrics");
 //! * [`admin`] — `/metrics`, `/live`, `/ready`;
 //! * [`shutdown`] — SIGTERM/SIGINT drain.
 //!
