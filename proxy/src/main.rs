@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "fedproxy", version, about, long_about = None)]
 struct Cli {
-    /// Log format for `run` (text or json).
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    /// Log format of `fedproxy run` (text or json); give it before the subcommand:
+    /// `fedproxy --log-format json run --config FILE`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 
     #[command(subcommand)]
