@@ -96,6 +96,9 @@ pub struct RelayConfig {
     /// Not an idle timeout: it only detects peers that are gone.
     #[serde(default = "default_keepalive_secs")]
     pub keepalive_secs: u64,
+    /// Threads relaying connections; 0 = one per CPU core.
+    #[serde(default)]
+    pub worker_threads: usize,
 }
 
 fn default_admin_listen() -> SocketAddr {
@@ -165,6 +168,7 @@ impl Default for RelayConfig {
             buffer_size: default_buffer_size(),
             observe: true,
             keepalive_secs: default_keepalive_secs(),
+            worker_threads: 0,
         }
     }
 }
