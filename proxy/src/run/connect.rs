@@ -116,10 +116,17 @@ const EINPROGRESS: i32 = 115;
 
 /// TCP_NODELAY (Slurm sends one message in several small writes) and keepalive
 /// (a vanished peer is noticed; there is no idle timeout).
-/// TCP_NODELAY and keepalive. Set once on a listening socket, Linux copies them
-/// to every accepted connection (saving two syscalls per connection).
+/// TCP_NODELAY and keepalive on a listening socket: Linux copies both to every
+/// accepted connection (no per-connection syscalls).
 pub fn tune(sock: SockRef<'_>, keepalive_secs: u64) {
     let _ = sock.set_tcp_nodelay(true);
+    set_keepalive(sock, keepalive_secs);
+}
+
+/// TCP keepalive (0 = off), so that a vanished peer of an idle federation
+/// connection is noticed. Not needed toward loopback: the local slurmctld's
+/// death resets the connection at once.
+pub fn set_keepalive(sock: SockRef<'_>, keepalive_secs: u64) {
     if keepalive_secs > 0 {
         let ka = TcpKeepalive::new()
             .with_time(Duration::from_secs(keepalive_secs))

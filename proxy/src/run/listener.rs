@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::{debug, info, warn};
 
 use super::config::{ListenerKind, ListenerSpec, RelayConfig};
-use super::connect::{connect, tune};
+use super::connect::{connect, set_keepalive};
 use super::loop_guard::{LoopGuard, LoopReason};
 use super::metrics::Metrics;
 use super::observe::{ConnInfo, Observer};
@@ -183,7 +183,10 @@ async fn handle(
             return;
         }
     };
-    tune(SockRef::from(&upstream), shared.relay.keepalive_secs);
+    // TCP_NODELAY was set in connect(); keepalive only where a peer can vanish.
+    if !upstream_addr.ip().is_loopback() {
+        set_keepalive(SockRef::from(&upstream), shared.relay.keepalive_secs);
+    }
     // Legacy FLURM peers: frame-at-a-time through the translator instead of the byte relay.
     if let Some(t) = shared
         .legacy
