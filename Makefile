@@ -7,7 +7,7 @@ CAPTURES   := captures/slurm-22.05/*.pcap
 # The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
 LAB        ?= 1
 
-.PHONY: all build demo test test-unit test-lab lab lab-down bench clean
+.PHONY: all build demo test test-unit test-lab lab lab-down bench bench-codec clean
 
 all: build
 
@@ -46,8 +46,15 @@ lab: build
 lab-down:
 	scripts/lab down
 
-## bench: criterion benchmarks of the codec
+BENCH_ARGS ?=
+
+## bench: fedproxy vs direct vs haproxy (TCP mode), interleaved, on captured frames;
+## writes bench/results.json and README.md's Performance table (BENCH_ARGS=--lab adds the real lab)
 bench:
+	scripts/bench $(BENCH_ARGS)
+
+## bench-codec: criterion benchmark of the codec (decode + re-encode of every captured frame)
+bench-codec:
 	$(CARGO) bench --locked -p fedproxy --bench codec_roundtrip
 
 clean:

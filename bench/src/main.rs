@@ -2,7 +2,7 @@
 //! synthetic Slurm peer that answers captured requests with captured replies.
 //! The three paths are measured in one run, interleaved (the order rotates
 //! every repetition); every figure is the median over the repetitions.
-//! Writes bench/results.json and the generated part of docs/performance.md.
+//! Writes bench/results.json and the generated part of README.md (Performance).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value = "bench/results.json")]
     out: PathBuf,
     /// Markdown report (the part between the bench:begin/bench:end markers is replaced).
-    #[arg(long, default_value = "docs/performance.md")]
+    #[arg(long, default_value = "README.md")]
     markdown: PathBuf,
     /// Folder with fed_info.pcap, fed_startup.pcap, fed_submit.pcap.
     #[arg(long)]
