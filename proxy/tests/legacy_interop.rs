@@ -357,3 +357,118 @@ async fn fedproxy_run_translates_for_a_configured_legacy_peer() {
     proxy.start_drain();
     proxy.shutdown().await;
 }
+
+/// `fedproxy_messages_total{direction,msg_type}` summed over `conn_kind`.
+fn messages(m: &fedproxy::run::Metrics, dir: &str, msg_type: &str) -> u64 {
+    ["unknown", "oneshot", "fed_persist", "dbd_persist", "other_persist", "http"]
+        .iter()
+        .map(|k| m.messages.with_label_values(&[dir, msg_type, k]).get())
+        .sum()
+}
+
+/// The sum of a metric family's samples whose line starts with `prefix`.
+fn sum(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// Waits (at most 5 s) until `listener` has closed `n` legacy connections: the
+/// proxy finishes a connection just after the client has read its end.
+async fn legacy_closed(m: &fedproxy::run::Metrics, listener: &str, n: u64) -> u64 {
+    let c = m.connections_closed.with_label_values(&[listener, "legacy"]);
+    for _ in 0..100 {
+        if c.get() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    c.get()
+}
+
+/// Legacy connections feed the daemon's observer with their Slurm side: message
+/// metrics, RPC durations and decode errors count them like any other connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedproxy_run_counts_messages_and_decode_errors_on_connections_to_a_legacy_peer() {
+    let m = Munged::start();
+    let emu = legacy_emulator(EmulatorMode::Zero, Some(m.client())).await;
+    let cfg = fedproxy::run::Config::from_toml(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nlisten = \"127.0.0.1:0\"\nupstream = \"{up}\"\nname = \"to-flurm\"\n\
+         [legacy]\nmunge_socket = \"{sock}\"\n\
+         [[peer]]\nname = \"flurm\"\nmatch = \"{ip}\"\ndialect = \"legacy-flurm\"\n",
+        up = emu.addr,
+        ip = emu.addr.ip(),
+        sock = m.socket.display()
+    ))
+    .unwrap();
+    let proxy = fedproxy::run::Proxy::start(cfg).await.unwrap();
+    let addr = proxy.listener_addr("to-flurm").unwrap();
+
+    // 2049 translated to legacy 2024 and its 2025 back to 2050: counted as scontrol
+    // sent and received them (REQUEST/RESPONSE_FED_INFO), not by the legacy numbers.
+    let (rc, _, err) = scontrol_async(&m, addr.port(), &["show", "federation"]).await;
+    assert_eq!(rc, 0, "{err}");
+    // Slurm's own 2024/2025 (the collision case, untranslated).
+    let (rc, _, err) = scontrol_async(&m, addr.port(), &["show", "reservation"]).await;
+    assert_eq!(rc, 0, "{err}");
+    // A frame whose header does not decode: relayed, counted as a decode error.
+    let mut garbage = vec![0, 0, 0, 16];
+    garbage.extend_from_slice(&[0xff; 16]);
+    let _ = exchange(addr, &garbage).await;
+    // An HTTP probe: counted once, as the legacy relay's (with the peer's name).
+    let _ = exchange(addr, b"GET /api/v1/health HTTP/1.1\r\nHost: flurm\r\n\r\n").await;
+
+    let mx = proxy.metrics();
+    assert_eq!(legacy_closed(mx, "to-flurm", 4).await, 4);
+    let text = mx.render();
+    assert_eq!(messages(mx, "c2s", "REQUEST_FED_INFO"), 1, "{text}");
+    assert_eq!(messages(mx, "s2c", "RESPONSE_FED_INFO"), 1, "{text}");
+    assert_eq!(messages(mx, "c2s", "REQUEST_RESERVATION_INFO"), 1, "{text}");
+    assert_eq!(messages(mx, "s2c", "RESPONSE_RESERVATION_INFO"), 1, "{text}");
+    assert!(
+        text.contains(r#"fedproxy_rpc_duration_seconds_count{msg_type="REQUEST_FED_INFO"} 1"#),
+        "{text}"
+    );
+    assert_eq!(sum(&text, r#"fedproxy_decode_errors_total{direction="c2s""#), 1, "{text}");
+    assert_eq!(sum(&text, r#"fedproxy_decode_errors_total{direction="s2c""#), 0, "{text}");
+    assert_eq!(sum(&text, "fedproxy_legacy_http_probes_total{"), 1, "{text}");
+    assert!(text.contains(r#"fedproxy_legacy_http_probes_total{path="/api/v1/health",peer="flurm"} 1"#), "{text}");
+    assert!(text.contains(r#"fedproxy_legacy_translations_total{direction="from_legacy",from="legacy_2025",to="slurm_2050"} 1"#));
+    proxy.start_drain();
+    proxy.shutdown().await;
+}
+
+/// A legacy peer calling a real slurmctld: the observer counts the 2049 fedproxy
+/// minted and slurmctld's 2050 — never the legacy 2024 as Slurm's
+/// REQUEST_RESERVATION_INFO.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedproxy_run_counts_the_slurm_side_of_a_legacy_peer_calling_in() {
+    let m = Munged::start();
+    let ctld = tokio::task::block_in_place(|| Slurmctld::start(&m));
+    let cfg = fedproxy::run::Config::from_toml(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nlisten = \"127.0.0.1:0\"\nupstream = \"{up}\"\nname = \"from-flurm\"\n\
+         [legacy]\nmunge_socket = \"{sock}\"\nlocal_cluster = \"real\"\n\
+         [[peer]]\nname = \"flurm-in\"\nmatch = \"127.0.0.2/32\"\ndialect = \"legacy-flurm\"\n",
+        up = ctld.addr(),
+        sock = m.socket.display()
+    ))
+    .unwrap();
+    let proxy = fedproxy::run::Proxy::start(cfg).await.unwrap();
+    let addr = proxy.listener_addr("from-flurm").unwrap();
+    let req = capture_frames("legacy_fedinfo_populated.hex.txt")[0].1.clone();
+    let reply = exchange_from(std::net::IpAddr::from([127, 0, 0, 2]), addr, &req).await;
+    let f = Frame::decode(Bytes::from(reply), Framing::Normal).expect(&ctld.log());
+    assert_eq!(f.msg_type(), MsgType(2025));
+
+    let mx = proxy.metrics();
+    assert_eq!(legacy_closed(mx, "from-flurm", 1).await, 1);
+    let text = mx.render();
+    assert_eq!(messages(mx, "c2s", "REQUEST_FED_INFO"), 1, "{text}");
+    assert_eq!(messages(mx, "s2c", "RESPONSE_FED_INFO"), 1, "{text}");
+    assert_eq!(messages(mx, "c2s", "REQUEST_RESERVATION_INFO"), 0, "{text}");
+    assert_eq!(messages(mx, "s2c", "RESPONSE_RESERVATION_INFO"), 0, "{text}");
+    assert_eq!(sum(&text, "fedproxy_decode_errors_total{"), 0, "{text}");
+    proxy.start_drain();
+    proxy.shutdown().await;
+}

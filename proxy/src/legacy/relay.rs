@@ -5,6 +5,15 @@
 //! run through the [`Translator`]; HTTP (legacy FLURM's federation probes) and
 //! anything that cannot be framed (a length over [`MAX_TRANSLATED_FRAME`]) switch
 //! that direction to byte pass-through for the rest of the connection.
+//!
+//! The daemon's [`Observer`] (message metrics, decode errors) is fed what the
+//! **Slurm side** of the connection sends and receives: the Slurm client's frames
+//! and what the proxy answers it (to a legacy peer), or what the proxy sends the
+//! real slurmctld and its replies (from a legacy peer). That is Slurm's own
+//! numbering, so a legacy REQUEST_FED_INFO is counted as the REQUEST_FED_INFO
+//! slurmctld receives, never as the REQUEST_RESERVATION_INFO its number means in
+//! Slurm. The legacy side is counted by the `fedproxy_legacy_*` metrics. HTTP
+//! probes are not fed (they are counted as legacy probes, with the peer's name).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +22,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use slurm_codec::deframe::looks_like_http;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use slurm_codec::Direction;
+
 use super::metrics::ProbeLog;
 use super::translator::{Action, Role, Shared, Translator};
+use crate::run::observe::Observer;
 
 /// Frames longer than this are not held for translation (fed-info frames are
 /// a few KiB); the direction becomes a byte pipe.
@@ -34,6 +46,54 @@ enum Dir {
     Pipe,
 }
 
+/// Feeds the observer the Slurm side of a legacy connection (see the module doc).
+struct Watch<'a> {
+    observer: Option<&'a mut Observer>,
+    /// The client is the Slurm end ([`Role::ToLegacy`]); else the upstream is.
+    slurm_is_client: bool,
+}
+
+impl Watch<'_> {
+    fn feed(&mut self, dir: Direction, bytes: &[u8]) {
+        if let Some(o) = self.observer.as_deref_mut().filter(|o| o.decoding()) {
+            o.feed(dir, bytes);
+            o.handle(dir);
+        }
+    }
+
+    /// A frame from the client and what the translator made of it.
+    fn client_frame(&mut self, original: &[u8], action: &Action) {
+        match (self.slurm_is_client, action) {
+            (true, Action::Forward(_)) => self.feed(Direction::ClientToServer, original),
+            (true, Action::Refuse(reply)) => {
+                self.feed(Direction::ClientToServer, original);
+                self.feed(Direction::ServerToClient, reply);
+            }
+            (false, Action::Forward(sent)) => self.feed(Direction::ClientToServer, sent),
+            // Refused before anything reached slurmctld.
+            (false, Action::Refuse(_)) => {}
+        }
+    }
+
+    /// A frame from the upstream and what the translator made of it.
+    fn upstream_frame(&mut self, original: &[u8], action: &Action) {
+        match (self.slurm_is_client, action) {
+            (true, Action::Forward(sent) | Action::Refuse(sent)) => self.feed(Direction::ServerToClient, sent),
+            (false, _) => self.feed(Direction::ServerToClient, original),
+        }
+    }
+
+    /// Bytes relayed untranslated (pipe mode, a partial frame at EOF).
+    fn bytes(&mut self, dir: Direction, bytes: &[u8]) {
+        self.feed(dir, bytes);
+    }
+
+    /// HTTP: nothing more for the observer on this connection.
+    fn stop(&mut self) {
+        self.observer = None;
+    }
+}
+
 /// The first complete frame in `buf`, or a switch to pipe mode.
 fn next_frame(buf: &mut BytesMut, mode: &mut Dir) -> Option<Bytes> {
     if matches!(mode, Dir::Pipe) || buf.len() < 4 {
@@ -49,13 +109,15 @@ fn next_frame(buf: &mut BytesMut, mode: &mut Dir) -> Option<Bytes> {
 
 /// Relays `client` ⇄ `upstream` through `translator` until both sides are done
 /// or a translation is refused (the refusal is sent to the client, then both
-/// connections close). `probes` counts HTTP on the client side.
+/// connections close). `probes` counts HTTP on the client side; `observer` (the
+/// daemon's) is fed the Slurm side of the connection.
 pub async fn relay<C, U>(
     client: C,
     upstream: U,
     mut translator: Translator,
     client_addr: SocketAddr,
     probes: Option<Arc<ProbeLog>>,
+    observer: Option<&mut Observer>,
 ) -> std::io::Result<RelayOutcome>
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -67,13 +129,16 @@ where
     let (mut cmode, mut umode) = (Dir::Frames, Dir::Frames);
     let (mut c_eof, mut u_eof) = (false, false);
     let mut out = RelayOutcome::default();
+    let mut watch = Watch { observer, slurm_is_client: translator.role() == Role::ToLegacy };
     while !(c_eof && u_eof) {
         tokio::select! {
             n = cr.read_buf(&mut cbuf), if !c_eof => {
                 let n = n?;
                 while let Some(f) = next_frame(&mut cbuf, &mut cmode) {
                     out.client_frames += 1;
-                    match translator.on_client_frame(f) {
+                    let action = translator.on_client_frame(f.clone());
+                    watch.client_frame(&f, &action);
+                    match action {
                         Action::Forward(b) => uw.write_all(&b).await?,
                         Action::Refuse(b) => {
                             out.refused = true;
@@ -87,17 +152,20 @@ where
                 if matches!(cmode, Dir::Pipe) && !cbuf.is_empty() {
                     if out.client_frames == 0 && !out.http && looks_like_http(&cbuf) {
                         out.http = true;
+                        watch.stop();
                         if let Some(p) = &probes {
                             let line = request_line(&cbuf);
                             p.observe(translator.metrics(), &translator.peer().name, client_addr.ip(), &line);
                         }
                     }
+                    watch.bytes(Direction::ClientToServer, &cbuf);
                     uw.write_all(&cbuf).await?;
                     cbuf.clear();
                 }
                 if n == 0 {
                     c_eof = true;
                     if !cbuf.is_empty() {
+                        watch.bytes(Direction::ClientToServer, &cbuf);
                         uw.write_all(&cbuf).await?; // a partial frame: pass it on as is
                         cbuf.clear();
                     }
@@ -108,7 +176,9 @@ where
                 let n = n?;
                 while let Some(f) = next_frame(&mut ubuf, &mut umode) {
                     out.upstream_frames += 1;
-                    match translator.on_upstream_frame(f) {
+                    let action = translator.on_upstream_frame(f.clone());
+                    watch.upstream_frame(&f, &action);
+                    match action {
                         Action::Forward(b) => cw.write_all(&b).await?,
                         Action::Refuse(b) => {
                             out.refused = true;
@@ -120,12 +190,14 @@ where
                     }
                 }
                 if matches!(umode, Dir::Pipe) && !ubuf.is_empty() {
+                    watch.bytes(Direction::ServerToClient, &ubuf);
                     cw.write_all(&ubuf).await?;
                     ubuf.clear();
                 }
                 if n == 0 {
                     u_eof = true;
                     if !ubuf.is_empty() {
+                        watch.bytes(Direction::ServerToClient, &ubuf);
                         cw.write_all(&ubuf).await?;
                         ubuf.advance(ubuf.len());
                     }
@@ -181,7 +253,7 @@ pub async fn serve_route(
             let _ = client.set_nodelay(true);
             let _ = up.set_nodelay(true);
             let r = match translator_for(&shared, client_addr, upstream) {
-                Some(t) => relay(client, up, t, client_addr, Some(probes)).await.map(|_| ()),
+                Some(t) => relay(client, up, t, client_addr, Some(probes), None).await.map(|_| ()),
                 None => plain(client, up, client_addr, &shared, &probes).await,
             };
             if let Err(e) = r {

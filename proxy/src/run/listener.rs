@@ -187,14 +187,30 @@ async fn handle(
     if !upstream_addr.ip().is_loopback() {
         set_keepalive(SockRef::from(&upstream), shared.relay.keepalive_secs);
     }
-    // Legacy FLURM peers: frame-at-a-time through the translator instead of the byte relay.
+    let info = ConnInfo {
+        id,
+        listener: ctx.name.clone(),
+        client: peer,
+        upstream: upstream_addr,
+    };
+    let mut observer = Observer::new(
+        m.clone(),
+        info,
+        shared
+            .relay
+            .observe
+            .then_some(shared.relay.max_observed_frame),
+    );
+    // Legacy FLURM peers: frame-at-a-time through the translator instead of the
+    // byte relay; the observer sees the Slurm side of the connection.
     if let Some(t) = shared
         .legacy
         .as_ref()
         .and_then(|l| l.translator(peer, upstream_addr))
     {
         let probes = shared.legacy.as_ref().map(|l| l.probes.clone());
-        let r = crate::legacy::relay::relay(client, upstream, t, peer, probes).await;
+        let r = crate::legacy::relay::relay(client, upstream, t, peer, probes, Some(&mut observer))
+            .await;
         m.connections_closed
             .with_label_values(&[&ctx.name, "legacy"])
             .inc();
@@ -205,20 +221,7 @@ async fn handle(
         drop(own);
         return;
     }
-    let info = ConnInfo {
-        id,
-        listener: ctx.name.clone(),
-        client: peer,
-        upstream: upstream_addr,
-    };
-    let observer = Mutex::new(Observer::new(
-        m.clone(),
-        info,
-        shared
-            .relay
-            .observe
-            .then_some(shared.relay.max_observed_frame),
-    ));
+    let observer = Mutex::new(observer);
     debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, "relaying");
     let (done, result) = relay(
         &client,
