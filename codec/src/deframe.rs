@@ -103,7 +103,8 @@ impl Deframer {
             return Some(Ok(Deframed::Oversized { len, head }));
         }
         if self.buf.len() < total {
-            self.buf.reserve(total - self.buf.len());
+            // No reserve from the length prefix: a few bytes claiming a large frame
+            // must not allocate it; the buffer grows with the bytes that arrive.
             return None;
         }
         self.consumed += total as u64;

@@ -123,6 +123,11 @@ async fn random_payloads_random_chunks_both_ways_are_byte_exact() {
         metric(&text, "fedproxy_connections_active", &[("listener", "r")]),
         0.0
     );
+    // The task that counted the close finishes just after: give it a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while proxy.open_connections() != 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(proxy.open_connections(), 0);
 }
 

@@ -30,7 +30,7 @@ use crate::run::observe::Observer;
 
 /// Frames longer than this are not held for translation (fed-info frames are
 /// a few KiB); the direction becomes a byte pipe.
-pub const MAX_TRANSLATED_FRAME: usize = 16 << 20;
+pub const MAX_TRANSLATED_FRAME: usize = 1 << 20; // fed-info frames are a few KiB
 
 /// What happened on one relayed connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

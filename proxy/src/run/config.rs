@@ -273,6 +273,13 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(i) = self.inbound.as_ref().filter(|i| i.transparent && i.upstream.ip().is_loopback()) {
+            return Err(ConfigError(format!(
+                "inbound.transparent = true needs inbound.upstream on the head node's own address, not {} \
+                 (the kernel does not route a non-local source address to loopback)",
+                i.upstream
+            )));
+        }
         let r = &self.relay;
         if r.connect_timeout_ms == 0 {
             return Err(ConfigError("relay.connect_timeout_ms must be > 0".into()));
@@ -406,5 +413,13 @@ mod tests {
         );
         let e = Config::from_toml("[outbound]\n[relay]\nbuffer_size = 10\n").unwrap_err();
         assert!(e.0.contains("relay.buffer_size"), "{e}");
+    }
+
+    #[test]
+    fn transparent_inbound_needs_a_non_loopback_upstream() {
+        let bad = Config::from_toml("[inbound]\nlisten = \"0.0.0.0:16817\"\nupstream = \"127.0.0.1:6817\"\ntransparent = true\n");
+        assert!(bad.unwrap_err().to_string().contains("head node's own address"));
+        let ok = Config::from_toml("[inbound]\nlisten = \"0.0.0.0:16817\"\nupstream = \"10.0.0.1:6817\"\ntransparent = true\n");
+        assert!(ok.is_ok());
     }
 }

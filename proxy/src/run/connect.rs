@@ -53,28 +53,40 @@ impl std::fmt::Display for ConnectError {
 /// called (22.05 learns a returning sibling's address from its connection).
 pub async fn connect(
     dst: SocketAddr,
-    source: Option<std::net::IpAddr>,
+    source: Option<SocketAddr>,
     timeout: Duration,
     guard: &Arc<LoopGuard>,
 ) -> Result<(TcpStream, OwnUpstream), ConnectError> {
-    let sock = Socket::new(
-        Domain::for_address(dst),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )
-    .map_err(ConnectError::Io)?;
-    if let Some(ip) = source {
+    let new_socket = || {
+        Socket::new(Domain::for_address(dst), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))
+            .map_err(ConnectError::Io)
+    };
+    let mut sock = new_socket()?;
+    if let Some(client) = source {
+        let ip = client.ip();
         let transparent = match ip {
             std::net::IpAddr::V4(_) => sock.set_ip_transparent_v4(true),
             std::net::IpAddr::V6(_) => sock.set_ip_transparent_v6(true),
         };
         transparent.map_err(|e| {
-            ConnectError::Io(io::Error::new(
-                e.kind(),
-                format!("IP_TRANSPARENT for inbound.transparent needs CAP_NET_ADMIN: {e}"),
-            ))
+            let hint = if e.kind() == io::ErrorKind::PermissionDenied { " (inbound.transparent needs CAP_NET_ADMIN)" } else { "" };
+            ConnectError::Io(io::Error::new(e.kind(), format!("IP_TRANSPARENT: {e}{hint}")))
         })?;
+        if ip.is_ipv4() != dst.is_ipv4() {
+            return Err(ConnectError::Io(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("inbound.transparent: client {ip} and upstream {dst} are of different address families"),
+            )));
+        }
         sock.bind(&SocketAddr::new(ip, 0).into()).map_err(ConnectError::Io)?;
+        // The client's own port would give our SYN the tuple of the client's
+        // redirected connection (conntrack would send it back to us): pick again.
+        if sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port()) == Some(client.port()) {
+            let again = new_socket()?;
+            let _ = if ip.is_ipv4() { again.set_ip_transparent_v4(true) } else { again.set_ip_transparent_v6(true) };
+            again.bind(&SocketAddr::new(ip, 0).into()).map_err(ConnectError::Io)?;
+            sock = again; // bound while the first still held that port: a different one
+        }
     }
     // Latency: Slurm writes a message in several small send()s.
     let _ = sock.set_tcp_nodelay(true);
@@ -112,7 +124,7 @@ pub async fn connect(
     }
 }
 
-const EINPROGRESS: i32 = 115;
+const EINPROGRESS: i32 = libc::EINPROGRESS;
 
 /// TCP_NODELAY (Slurm sends one message in several small writes) and keepalive
 /// (a vanished peer is noticed; there is no idle timeout).
@@ -181,9 +193,9 @@ mod tests {
         // names the capability otherwise.
         let guard = Arc::new(LoopGuard::new(vec![]));
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let src = "127.0.0.9".parse().unwrap();
+        let src: SocketAddr = "127.0.0.9:40000".parse().unwrap();
         match connect(live.local_addr().unwrap(), Some(src), Duration::from_secs(5), &guard).await {
-            Ok((s, _)) => assert_eq!(s.local_addr().unwrap().ip(), src),
+            Ok((s, _)) => assert_eq!(s.local_addr().unwrap().ip(), src.ip()),
             Err(e) => assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}"),
         }
     }

@@ -101,6 +101,16 @@ impl Observer {
         }
     }
 
+    /// After a panic in decoding or metrics code: stop decoding this connection
+    /// (the relay keeps forwarding) and count it as a decode error.
+    pub fn disable_after_panic(&mut self, dir: Direction) {
+        self.conn = None;
+        self.events = [Vec::new(), Vec::new()];
+        self.metrics.decode_errors.with_label_values(&[dir.as_str(), "malformed"]).inc();
+        warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+            "internal error while decoding (a bug: please report it with a capture); relaying undecoded");
+    }
+
     /// The relay of `dir` has nothing to do: free what it held for events.
     pub fn idle(&mut self, dir: Direction) {
         self.events[dir.index()] = Vec::new();
@@ -204,7 +214,7 @@ impl Observer {
                     self.peer_established(kind, version, &init);
                 }
                 ConnEvent::PersistRefused { rc, init } => {
-                    let pt = init.persist_type.name();
+                    let pt = persist_type_label(init.persist_type);
                     self.metrics
                         .persist_refused
                         .with_label_values(&[&*self.info.listener, &pt])
@@ -238,7 +248,7 @@ impl Observer {
     ) {
         let name = init.cluster_name.text().unwrap_or_default();
         let (cluster, port) = self.metrics.peers.labels(&name, init.port);
-        let pt = init.persist_type.name();
+        let pt = persist_type_label(init.persist_type);
         let ver = version.release().unwrap_or("unknown");
         let g = self.metrics.federation_peer_connected.with_label_values(&[
             &*self.info.listener,
@@ -332,5 +342,13 @@ fn kind_of(t: PersistType) -> ConnKind {
         PersistType::Fed => ConnKind::FedPersist,
         PersistType::Dbd => ConnKind::DbdPersist,
         _ => ConnKind::OtherPersist,
+    }
+}
+
+/// The persist_type label: a closed set (a wire value outside it is `UNKNOWN`).
+fn persist_type_label(t: slurm_codec::msg::PersistType) -> String {
+    match t {
+        slurm_codec::msg::PersistType::Other(_) => super::metrics::UNKNOWN.to_string(),
+        t => t.name(),
     }
 }

@@ -118,23 +118,44 @@ async fn pump(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return (total, Err(e)),
             };
-            if decoding {
-                observer.lock().unwrap().feed(dir, &buf[..n]);
+            if decoding && observe(observer, dir, |o| o.feed(dir, &buf[..n])).is_err() {
+                decoding = false;
             }
             if let Err(e) = write_all(dst, &buf[..n]).await {
+                if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) {
+                    // The destination is gone: end this direction only, so that
+                    // bytes still flowing the other way (a reply) are delivered.
+                    ended[dir.index()].store(true, Ordering::Release);
+                    return (total, Ok(()));
+                }
                 return (total, Err(e));
             }
             total += n as u64;
             counter.inc_by(n as u64);
             if decoding {
-                let mut o = observer.lock().unwrap();
-                o.handle(dir);
-                decoding = o.decoding();
+                decoding = observe(observer, dir, |o| o.handle(dir)).unwrap_or(false);
             }
+            // try_read/try_write do not count against tokio's budget: yield now
+            // and then so one busy connection cannot starve the others.
+            tokio::task::consume_budget().await;
         }
         drop(buf);
         if decoding {
-            observer.lock().unwrap().idle(dir);
+            decoding = observe(observer, dir, |o| o.idle(dir)).unwrap_or(false);
+        }
+    }
+}
+
+/// Runs `f` on the observer; a panic in decoding or metrics code must never reach
+/// the relay: the observer is switched off (and the panic counted), the bytes go on.
+/// Returns whether decoding is still on, or Err after a panic.
+fn observe(observer: &Mutex<Observer>, dir: Direction, f: impl FnOnce(&mut Observer)) -> Result<bool, ()> {
+    let mut o = observer.lock().unwrap_or_else(|e| e.into_inner());
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut o))) {
+        Ok(()) => Ok(o.decoding()),
+        Err(_) => {
+            o.disable_after_panic(dir);
+            Err(())
         }
     }
 }
