@@ -1,6 +1,7 @@
 # fedproxy — make targets. `make demo` and `make test` are the two set-up commands
 # for a fresh Debian machine with the Rust toolchain (see README.md).
 
+MAKEFLAGS  += --no-print-directory
 CARGO      ?= cargo
 FEDPROXY   := target/release/fedproxy
 CAPTURES   := captures/slurm-22.05/*.pcap
