@@ -665,4 +665,50 @@ mod tests {
         c.feed(Direction::ClientToServer, &rest, &mut ev);
         assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
     }
+
+    #[test]
+    fn slurmdbd_acct_update_connection_uses_slurm_numbering_in_persist_frames() {
+        // 23.02+: slurmdbd opens a persist_type 5 (ACCT_UPDATE) connection to slurmctld.
+        let body = [0x27, 0, 0, 0, 0, 5, b's', b'd', b'b', b'd', 0, 0, 5, 0x1a, 0xa3];
+        let mut init = vec![0, 0, 0, (16 + 8 + body.len()) as u8];
+        init.extend_from_slice(&[0x27, 0, 0, 1, 0x19, 0x64, 0, 0, 0, body.len() as u8, 0, 0, 0, 0, 0, 0]);
+        init.extend_from_slice(&[0, 0, 0, 101, 0, 0, 0, 0]);
+        init.extend_from_slice(&body);
+        let rc = [0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x27, 0];
+        let update = [0, 0, 0, 6, 0x27, 0x11, 0, 0, 0, 0]; // ACCOUNTING_UPDATE_MSG, 0 updates
+        let reply = [0, 0, 0, 6, 0x1f, 0x41, 0, 0, 0, 0];
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &init, &mut ev);
+        c.feed(Direction::ServerToClient, &rc, &mut ev);
+        c.feed(Direction::ClientToServer, &update, &mut ev);
+        c.feed(Direction::ServerToClient, &reply, &mut ev);
+        assert_eq!(c.kind(), ConnKind::OtherPersist);
+        assert_eq!(
+            frames(&ev),
+            vec![
+                (Direction::ClientToServer, MsgType::REQUEST_PERSIST_INIT),
+                (Direction::ServerToClient, MsgType::PERSIST_RC),
+                (Direction::ClientToServer, MsgType::ACCOUNTING_UPDATE_MSG),
+                (Direction::ServerToClient, MsgType::RESPONSE_SLURM_RC),
+            ]
+        );
+        assert!(ev.iter().all(|e| !matches!(e, ConnEvent::Error { .. })));
+    }
+
+    #[test]
+    fn a_2411_reply_without_credential_decodes() {
+        // 24.11+ replies carry no auth section (flag 0x40).
+        let reply = [0, 0, 0, 0x14, 0x2a, 0, 0, 0x40, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ServerToClient, &reply, &mut ev);
+        match &ev[..] {
+            [ConnEvent::Frame(o)] => {
+                assert!(o.is_exact());
+                assert!(matches!(o.frame.head, crate::frame::FrameHead::Normal { auth: crate::auth::AuthSection::NoCredential, .. }));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
