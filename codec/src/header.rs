@@ -186,8 +186,13 @@ impl Header {
 
         let ret_cnt = r.u16()?;
         let mut ret_list = Vec::with_capacity(ret_cnt.min(64) as usize);
-        for _ in 0..ret_cnt {
-            ret_list.push(RetEntry::decode(r, ret_cnt)?);
+        for i in 0..ret_cnt {
+            let next = if i + 1 == ret_cnt {
+                Boundary::Trailer { body_length, no_cred: flags.contains(HeaderFlags::NO_AUTH_CRED) }
+            } else {
+                Boundary::NextEntry
+            };
+            ret_list.push(RetEntry::decode(r, ret_cnt, next)?);
         }
         let orig_addr = SlurmAddr::decode(r)?;
         Ok(Header {
@@ -250,8 +255,57 @@ impl Header {
     }
 }
 
+/// What follows a ret_list entry's body, used to find where a body of a type
+/// without a known layout ends.
+#[derive(Copy, Clone, Debug)]
+enum Boundary {
+    /// Another entry: u32 err, u16 reply msg_type, a short NUL-terminated node name.
+    NextEntry,
+    /// The last entry: orig_addr, the auth section, then exactly body_length bytes
+    /// to the end of the frame.
+    Trailer { body_length: u32, no_cred: bool },
+}
+
+impl Boundary {
+    /// The smallest body length after which `rest` continues as expected.
+    fn find(self, rest: &[u8]) -> Option<usize> {
+        (0..=rest.len()).find(|&k| self.fits(&rest[k..]))
+    }
+
+    fn fits(self, b: &[u8]) -> bool {
+        let u16_at = |i: usize| b.get(i..i + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
+        let u32_at = |i: usize| b.get(i..i + 4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+        match self {
+            Boundary::NextEntry => {
+                let (Some(t), Some(len)) = (u16_at(4), u32_at(6)) else { return false };
+                let name = b.get(10..10 + len as usize);
+                MsgType(t).name().is_some_and(|n| n.starts_with("RESPONSE_"))
+                    && (1..=256).contains(&len)
+                    && name.is_some_and(|n| n.last() == Some(&0) && n[..n.len() - 1].iter().all(|c| c.is_ascii_graphic()))
+            }
+            Boundary::Trailer { body_length, no_cred } => {
+                let addr_len = match u16_at(0) {
+                    Some(AF_INET) => 8,
+                    Some(AF_INET6) => 24,
+                    Some(0) => 2,
+                    _ => return false,
+                };
+                let after_addr = b.len().checked_sub(addr_len);
+                if no_cred {
+                    return after_addr == Some(body_length as usize);
+                }
+                let auth = match (u32_at(addr_len), u32_at(addr_len + 4)) {
+                    (Some(101 | 103), Some(len)) => 8 + len as usize,
+                    _ => return false,
+                };
+                after_addr.and_then(|n| n.checked_sub(auth)) == Some(body_length as usize)
+            }
+        }
+    }
+}
+
 impl RetEntry {
-    fn decode(r: &mut Reader, count: u16) -> Result<Self> {
+    fn decode(r: &mut Reader, count: u16, next: Boundary) -> Result<Self> {
         let err = r.u32()?;
         let at = r.offset();
         let msg_type = MsgType(r.u16()?);
@@ -265,12 +319,12 @@ impl RetEntry {
                 probe.packstr()?;
                 probe.offset() - r.offset()
             }
-            _ => {
-                return Err(crate::error::DecodeError::new(
-                    at,
-                    ErrorKind::UnsupportedRetList { count, msg_type: msg_type.0 },
-                ))
-            }
+            // RESPONSE_PING_SLURMD: u32 cpu_load, u64 free_mem.
+            MsgType::RESPONSE_PING_SLURMD => 12,
+            // Any other reply type: its end is where what must follow begins.
+            _ => next.find(r.peek_rest()).ok_or_else(|| {
+                crate::error::DecodeError::new(at, ErrorKind::UnsupportedRetList { count, msg_type: msg_type.0 })
+            })?,
         };
         let body = r.bytes(body_len)?;
         Ok(RetEntry { err, msg_type, node_name, body })

@@ -106,6 +106,11 @@ impl Reader {
         out
     }
 
+    /// Everything left, without consuming it.
+    pub fn peek_rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     /// A sub-reader over the next `n` bytes (for length-delimited items).
     pub fn sub(&mut self, n: usize) -> Result<Reader> {
         let base = self.offset();

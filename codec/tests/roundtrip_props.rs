@@ -157,3 +157,39 @@ fn frame_built_from_fields_has_real_slurm_layout() {
     expected.extend_from_slice(b"MUNGE:abc:\0");
     assert_eq!(&wire[..], &expected[..]);
 }
+
+/// A forwarded reply whose ret_list carries entries of types without a known body
+/// layout: their bodies are delimited by what must follow (next entry, or orig_addr +
+/// auth + body_length bytes), and the frame round-trips.
+#[test]
+fn ret_list_entries_of_unmodelled_types_are_delimited_and_exact() {
+    let entry = |t: u16, node: &str, body: &[u8]| {
+        let mut v = vec![0, 0, 0, 0];
+        v.extend_from_slice(&t.to_be_bytes());
+        PackStr::from_text(node).encode(&mut v);
+        v.extend_from_slice(body);
+        v
+    };
+    for no_cred in [false, true] {
+        let body = [0u8, 0, 0, 0];
+        let mut payload = vec![0x26, 0x00, 0x00, if no_cred { 0x40 } else { 0 }, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 3];
+        // RESPONSE_ACCT_GATHER_UPDATE (1018) twice, RESPONSE_PING_SLURMD (1016) last.
+        payload.extend(entry(1018, "n1", &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        payload.extend(entry(1018, "n2", &[0; 17]));
+        payload.extend(entry(1020, "n3", &[0xff; 5]));
+        payload.extend_from_slice(&[0, 0]); // orig_addr AF_UNSPEC
+        if !no_cred {
+            payload.extend_from_slice(&[0, 0, 0, 101]);
+            PackStr::from_text("MUNGE:cred:").encode(&mut payload);
+        }
+        payload.extend_from_slice(&body);
+        let mut wire = (payload.len() as u32).to_be_bytes().to_vec();
+        wire.extend_from_slice(&payload);
+        let wire = Bytes::from(wire);
+        let f = Frame::decode(wire.clone(), Framing::Normal).unwrap();
+        let h = f.header().unwrap();
+        let lens: Vec<usize> = h.ret_list.iter().map(|e| e.body.len()).collect();
+        assert_eq!(lens, vec![9, 17, 5], "no_cred={no_cred}");
+        assert_eq!(f.to_bytes(), wire);
+    }
+}
