@@ -231,7 +231,7 @@ async fn handle(
         shared.relay.buffer_size,
     )
     .await;
-    let kind = observer.lock().unwrap().kind();
+    let kind = observer.lock().unwrap_or_else(|e| e.into_inner()).kind();
     m.connections_closed
         .with_label_values(&[&ctx.name, kind.as_str()])
         .inc();

@@ -41,7 +41,7 @@ pub async fn relay(
     bytes: &[IntCounter; 2],
     buffer_size: usize,
 ) -> (Relayed, io::Result<()>) {
-    let decoding = observer.lock().unwrap().decoding();
+    let decoding = observer.lock().unwrap_or_else(|e| e.into_inner()).decoding();
     let mut done = Relayed::default();
     let ended = [AtomicBool::new(false), AtomicBool::new(false)];
     let c2s = pump(
