@@ -311,12 +311,7 @@ impl Connection {
                 },
                 Deframed::Oversized { len, head } => {
                     let msg_type = peek_msg_type(&head, framing);
-                    let framing_kind = match framing {
-                        Framing::Normal => FramingKind::Normal,
-                        Framing::Persist { ns: Namespace::Dbd, .. } => FramingKind::Dbd,
-                        Framing::Persist { .. } => FramingKind::Persist,
-                    };
-                    out.push(ConnEvent::Oversized { dir: d, stream_offset: offset, len, msg_type, framing: framing_kind });
+                    out.push(ConnEvent::Oversized { dir: d, stream_offset: offset, len, msg_type, framing: framing.kind() });
                 }
             }
         }

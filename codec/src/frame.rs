@@ -23,6 +23,18 @@ pub enum Framing {
     Persist { ns: Namespace, version: Option<ProtocolVersion> },
 }
 
+impl Framing {
+    /// The output label of frames under this framing (a normal frame with the
+    /// slurmdbd prefix is refined by [`Frame::framing_kind`]).
+    pub fn kind(self) -> FramingKind {
+        match self {
+            Framing::Normal => FramingKind::Normal,
+            Framing::Persist { ns: Namespace::Dbd, .. } => FramingKind::Dbd,
+            Framing::Persist { .. } => FramingKind::Persist,
+        }
+    }
+}
+
 /// The framing label used in output: "normal", "persist" or "dbd" (anything
 /// slurmdbd-specific: the msg_type-prefixed header or a DBD persistent connection).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -208,8 +220,15 @@ impl Frame {
         match &self.head {
             FrameHead::Normal { header, .. } if header.dbd_msg_type.is_some() => FramingKind::Dbd,
             FrameHead::Normal { .. } => FramingKind::Normal,
-            FrameHead::Persist { ns: Namespace::Dbd, .. } => FramingKind::Dbd,
-            FrameHead::Persist { .. } => FramingKind::Persist,
+            FrameHead::Persist { .. } => self.framing().kind(),
+        }
+    }
+
+    /// The framing this frame was decoded under (decode it again with this).
+    pub fn framing(&self) -> Framing {
+        match &self.head {
+            FrameHead::Normal { .. } => Framing::Normal,
+            FrameHead::Persist { ns, version, .. } => Framing::Persist { ns: *ns, version: *version },
         }
     }
 

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fedproxy::capture::read_capture;
 use fedproxy::replay::replay_capture;
 use slurm_codec::conn::{ConnConfig, Connection, StreamStart};
-use slurm_codec::frame::{Frame, FrameHead, Framing};
+use slurm_codec::frame::{Frame, Framing};
 
 /// Every captured frame with the framing it was decoded under.
 fn captured_frames() -> Vec<(Bytes, Framing)> {
@@ -20,11 +20,7 @@ fn captured_frames() -> Vec<(Bytes, Framing)> {
         for path in files.into_iter().filter(|p| p.extension().is_some_and(|x| x == "pcap")) {
             for c in replay_capture(read_capture(&path).unwrap()) {
                 for f in c.frames {
-                    let framing = match &f.frame.head {
-                        FrameHead::Normal { .. } => Framing::Normal,
-                        FrameHead::Persist { ns, version, .. } => Framing::Persist { ns: *ns, version: *version },
-                    };
-                    out.push((f.frame.to_bytes(), framing));
+                    out.push((f.frame.to_bytes(), f.frame.framing()));
                 }
             }
         }

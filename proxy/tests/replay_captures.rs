@@ -9,7 +9,7 @@ use bytes::Bytes;
 use fedproxy::capture::read_capture;
 use fedproxy::replay::{replay_capture, ReplayedConnection};
 use slurm_codec::conn::{ConnConfig, ConnEvent, Connection, StreamStart};
-use slurm_codec::frame::{Frame, Framing};
+use slurm_codec::frame::Frame;
 
 fn captures(dir: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures").join(dir);
@@ -97,13 +97,6 @@ fn federation_connections_are_recognised_without_their_handshake() {
     }
 }
 
-fn framing_of(f: &Frame) -> Framing {
-    match &f.head {
-        slurm_codec::frame::FrameHead::Normal { .. } => Framing::Normal,
-        slurm_codec::frame::FrameHead::Persist { ns, version, .. } => Framing::Persist { ns: *ns, version: *version },
-    }
-}
-
 #[test]
 fn truncations_and_byte_flips_never_panic() {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -118,7 +111,7 @@ fn truncations_and_byte_flips_never_panic() {
         for c in replay(&path) {
             for f in &c.frames {
                 let wire = f.frame.to_bytes();
-                let framing = framing_of(&f.frame);
+                let framing = f.frame.framing();
                 for cut in 0..wire.len() {
                     // Truncated prefix (length now lies): always a typed error.
                     let e = Frame::decode(wire.slice(..cut), framing).unwrap_err();

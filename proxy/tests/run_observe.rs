@@ -107,13 +107,7 @@ async fn federation_startup_capture_is_counted_by_type_and_kind() {
         n, 20,
         "fed_startup.pcap has 20 TCP connections, all replayable"
     );
-    let text = wait_metrics(
-        &proxy,
-        Duration::from_secs(10),
-        "all connections closed",
-        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64,
-    )
-    .await;
+    let text = wait_closed(&proxy, n).await;
 
     // Counts from captures/slurm-22.05/fed_startup.decode.txt (the lab's own decoder).
     assert_eq!(
@@ -213,13 +207,7 @@ async fn federated_submit_counts_sib_messages_inside_ctld_mult_msg() {
         &upstream,
     )
     .await;
-    let text = wait_metrics(
-        &proxy,
-        Duration::from_secs(10),
-        "all connections closed",
-        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64,
-    )
-    .await;
+    let text = wait_closed(&proxy, n).await;
     // From captures/slurm-22.05/fed_submit.decode.txt.
     assert_eq!(
         metric(&text, "fedproxy_decode_errors_total", &[]),
@@ -362,10 +350,7 @@ async fn garbage_is_relayed_unchanged_and_counted_without_hurting_others() {
     drop(g);
     drop(gs);
 
-    let text = wait_metrics(&proxy, Duration::from_secs(10), "all closed", |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == (n + 1) as f64
-    })
-    .await;
+    let text = wait_closed(&proxy, n + 1).await;
     // One error per direction that failed: the client's garbage, then the
     // upstream's garbage (its first frame starts with the same bad prefix).
     assert_eq!(
@@ -457,10 +442,7 @@ async fn http_on_the_slurm_port_is_relayed_and_counted_as_http() {
     let mut back = Vec::new();
     c.read_to_end(&mut back).await.unwrap();
     assert_eq!(back, req);
-    let text = wait_metrics(&proxy, Duration::from_secs(5), "closed", |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == 1.0
-    })
-    .await;
+    let text = wait_closed(&proxy, 1).await;
     assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("conn_kind", "http")]), 1.0, "{text}");
     assert_eq!(metric(&text, "fedproxy_messages_total", &[]), 0.0);
     // Counted as a (possible) legacy FLURM probe although no legacy peer is configured.

@@ -88,13 +88,7 @@ async fn random_payloads_random_chunks_both_ways_are_byte_exact() {
         total[0] += up_len as u64;
         total[1] += down_len as u64;
     }
-    let text = wait_metrics(
-        &proxy,
-        Duration::from_secs(10),
-        "12 closed connections",
-        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == 12.0,
-    )
-    .await;
+    let text = wait_closed(&proxy, 12).await;
     assert_eq!(
         metric(
             &text,

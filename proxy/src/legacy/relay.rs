@@ -18,7 +18,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use slurm_codec::deframe::looks_like_http;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -142,9 +142,7 @@ where
                         Action::Forward(b) => uw.write_all(&b).await?,
                         Action::Refuse(b) => {
                             out.refused = true;
-                            cw.write_all(&b).await?;
-                            cw.shutdown().await.ok();
-                            uw.shutdown().await.ok();
+                            refuse(&mut cw, &mut uw, &b).await?;
                             return Ok(out);
                         }
                     }
@@ -158,17 +156,11 @@ where
                             p.observe(translator.metrics(), &translator.peer().name, client_addr.ip(), &line);
                         }
                     }
-                    watch.bytes(Direction::ClientToServer, &cbuf);
-                    uw.write_all(&cbuf).await?;
-                    cbuf.clear();
+                    pass_raw(&mut watch, Direction::ClientToServer, &mut cbuf, &mut uw).await?;
                 }
                 if n == 0 {
                     c_eof = true;
-                    if !cbuf.is_empty() {
-                        watch.bytes(Direction::ClientToServer, &cbuf);
-                        uw.write_all(&cbuf).await?; // a partial frame: pass it on as is
-                        cbuf.clear();
-                    }
+                    pass_raw(&mut watch, Direction::ClientToServer, &mut cbuf, &mut uw).await?; // a partial frame
                     uw.shutdown().await.ok();
                 }
             }
@@ -182,31 +174,51 @@ where
                         Action::Forward(b) => cw.write_all(&b).await?,
                         Action::Refuse(b) => {
                             out.refused = true;
-                            cw.write_all(&b).await?;
-                            cw.shutdown().await.ok();
-                            uw.shutdown().await.ok();
+                            refuse(&mut cw, &mut uw, &b).await?;
                             return Ok(out);
                         }
                     }
                 }
-                if matches!(umode, Dir::Pipe) && !ubuf.is_empty() {
-                    watch.bytes(Direction::ServerToClient, &ubuf);
-                    cw.write_all(&ubuf).await?;
-                    ubuf.clear();
+                if matches!(umode, Dir::Pipe) {
+                    pass_raw(&mut watch, Direction::ServerToClient, &mut ubuf, &mut cw).await?;
                 }
                 if n == 0 {
                     u_eof = true;
-                    if !ubuf.is_empty() {
-                        watch.bytes(Direction::ServerToClient, &ubuf);
-                        cw.write_all(&ubuf).await?;
-                        ubuf.advance(ubuf.len());
-                    }
+                    pass_raw(&mut watch, Direction::ServerToClient, &mut ubuf, &mut cw).await?; // a partial frame
                     cw.shutdown().await.ok();
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// Answers the client with a refusal, then closes both sides.
+async fn refuse(
+    cw: &mut (impl AsyncWrite + Unpin),
+    uw: &mut (impl AsyncWrite + Unpin),
+    answer: &[u8],
+) -> std::io::Result<()> {
+    cw.write_all(answer).await?;
+    cw.shutdown().await.ok();
+    uw.shutdown().await.ok();
+    Ok(())
+}
+
+/// Passes bytes that are not translated (pipe mode, or a partial frame at EOF)
+/// on as they are.
+async fn pass_raw(
+    watch: &mut Watch<'_>,
+    dir: Direction,
+    buf: &mut BytesMut,
+    w: &mut (impl AsyncWrite + Unpin),
+) -> std::io::Result<()> {
+    if !buf.is_empty() {
+        watch.bytes(dir, buf);
+        w.write_all(buf).await?;
+        buf.clear();
+    }
+    Ok(())
 }
 
 /// The first line of an HTTP request (at most 200 bytes, lossy), for the probe log.

@@ -64,18 +64,10 @@ pub struct ReplayedConnection {
     pub missing_bytes: u64,
     /// Bytes of a frame still incomplete when the capture ended.
     pub incomplete_bytes: usize,
-    /// Bytes that were not decoded (after an error).
-    pub undecoded_bytes: [u64; 2],
     /// First line of an HTTP request, when the connection was HTTP, not Slurm.
     pub http_request: Option<String>,
     /// Client and server were told apart from the content (no SYN seen).
     pub reoriented: bool,
-}
-
-impl ReplayedConnection {
-    pub fn exact_frames(&self) -> usize {
-        self.frames.iter().filter(|f| f.exact).count()
-    }
 }
 
 /// Decodes every connection of a capture. Connections seen from their SYN go
@@ -133,7 +125,6 @@ pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVer
         resynced_bytes: 0,
         missing_bytes: c.missing_bytes(),
         incomplete_bytes: 0,
-        undecoded_bytes: [0, 0],
         http_request: None,
         reoriented: false,
     };
@@ -143,11 +134,7 @@ pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVer
         for g in c.gaps.iter().filter(|g| g.before_segment == idx) {
             conn.gap(g.dir);
         }
-        if conn.is_opaque(seg.dir) {
-            let d = if r.reoriented { seg.dir.reverse() } else { seg.dir };
-            r.undecoded_bytes[d.index()] += seg.data.len() as u64;
-            continue;
-        }
+        // An opaque direction (after an error) ignores what it is fed.
         conn.feed(seg.dir, &seg.data, &mut events);
         for ev in events.drain(..) {
             match ev {
