@@ -19,7 +19,11 @@ pub enum AuthSection {
     /// exactly the body (legacy FLURM requests are sent like this).
     Absent,
     /// auth/none: uid, gid, hostname.
-    None { uid: u32, gid: u32, hostname: PackStr },
+    None {
+        uid: u32,
+        gid: u32,
+        hostname: PackStr,
+    },
     /// auth/munge: the `MUNGE:…:` credential string.
     Munge { credential: PackStr },
     /// auth/jwt: token and user name.
@@ -42,7 +46,8 @@ impl AuthSection {
             if r.remaining() > body_length {
                 let mut probe = r.clone();
                 if let Ok(a) = Self::decode(&mut probe, body_length as u32, false) {
-                    if probe.remaining() == body_length && !matches!(a, AuthSection::Unknown { .. }) {
+                    if probe.remaining() == body_length && !matches!(a, AuthSection::Unknown { .. })
+                    {
                         *r = probe;
                         return Ok(a);
                     }
@@ -64,20 +69,42 @@ impl AuthSection {
         // allowed (upstream ≤ 22.05.10) the plugin fields decide where the body starts.
         let start = r.offset();
         if auth_len < 4 {
-            return Err(r.error(ErrorKind::BodyLengthMismatch { declared: body_length as u32, available: r.remaining() }));
+            return Err(r.error(ErrorKind::BodyLengthMismatch {
+                declared: body_length as u32,
+                available: r.remaining(),
+            }));
         }
         let plugin_id = r.u32()?;
         let section = match plugin_id {
-            AUTH_NONE => AuthSection::None { uid: r.u32()?, gid: r.u32()?, hostname: r.packstr()? },
-            AUTH_MUNGE => AuthSection::Munge { credential: r.packstr()? },
-            AUTH_JWT => AuthSection::Jwt { token: r.packstr()?, username: r.packstr()? },
-            AUTH_SLURM => AuthSection::Slurm { token: r.packstr()? },
-            _ => return Ok(AuthSection::Unknown { plugin_id, raw: r.bytes(auth_len - 4)? }),
+            AUTH_NONE => AuthSection::None {
+                uid: r.u32()?,
+                gid: r.u32()?,
+                hostname: r.packstr()?,
+            },
+            AUTH_MUNGE => AuthSection::Munge {
+                credential: r.packstr()?,
+            },
+            AUTH_JWT => AuthSection::Jwt {
+                token: r.packstr()?,
+                username: r.packstr()?,
+            },
+            AUTH_SLURM => AuthSection::Slurm {
+                token: r.packstr()?,
+            },
+            _ => {
+                return Ok(AuthSection::Unknown {
+                    plugin_id,
+                    raw: r.bytes(auth_len - 4)?,
+                })
+            }
         };
         if r.remaining() < body_length {
             return Err(DecodeError::new(
                 start,
-                ErrorKind::BodyLengthMismatch { declared: body_length as u32, available: auth_len },
+                ErrorKind::BodyLengthMismatch {
+                    declared: body_length as u32,
+                    available: auth_len,
+                },
             ));
         }
         Ok(section)
@@ -170,12 +197,17 @@ mod tests {
     #[test]
     fn no_bytes_before_the_body_is_absent() {
         let mut r = Reader::new(Bytes::from_static(&[0, 0, 0, 0]));
-        assert_eq!(AuthSection::decode(&mut r, 4, false).unwrap(), AuthSection::Absent);
+        assert_eq!(
+            AuthSection::decode(&mut r, 4, false).unwrap(),
+            AuthSection::Absent
+        );
     }
 
     #[test]
     fn credential_overrunning_the_body_is_an_error() {
-        let mut r = Reader::new(Bytes::from_static(&[0, 0, 0, 101, 0, 0, 0, 4, b'a', b'b', b'c', 0]));
+        let mut r = Reader::new(Bytes::from_static(&[
+            0, 0, 0, 101, 0, 0, 0, 4, b'a', b'b', b'c', 0,
+        ]));
         let e = AuthSection::decode(&mut r, 2, false).unwrap_err();
         assert_eq!(e.reason(), "body_length_mismatch");
     }
@@ -192,6 +224,9 @@ mod tests {
         assert_eq!(r.remaining(), 4);
         // Without spare bytes the flag means what it says.
         let mut r = Reader::new(Bytes::from_static(&[0, 0, 0, 0]));
-        assert_eq!(AuthSection::decode(&mut r, 4, true).unwrap(), AuthSection::NoCredential);
+        assert_eq!(
+            AuthSection::decode(&mut r, 4, true).unwrap(),
+            AuthSection::NoCredential
+        );
     }
 }

@@ -70,10 +70,30 @@ mod tests {
 
     // Vectors from the spec §6.2 (K12 ones taken from real credentials via unmunge).
     const VECTORS: &[(u16, &[u8], &str, &str)] = &[
-        (1008, &[], "5d5247bbb9ae435b2674a601f4a615de08d36c074c352457612d21db790784f9", "ec59db1952a3c7eabb192bedf1470de773058785443fb8bb40cdf6c5bc1e4fcf"),
-        (8001, &[0, 0, 0, 0], "e4131db9673e46adbeeb1d46262f892bfca0cfd193730a3b9ab72758a8c48411", "b7e0875f6027c8792570c56820c050cd53d382d270029d447dda2c3e5f602fec"),
-        (2024, &[0; 8], "8a8c5a900359c32e6ec6f71b6d995ad61bda3be023bd9b4b576e45390780b0d4", "f7188f4bd15cd0826ec2ed8f1d6f5e19da02ffc21fbd949f88fd19a1e2bc7032"),
-        (2050, &[0], "42bd88d624efb02ca73185b0597a9e2579fbf1d0bd69c82928820cef64540d07", "c3354d44389020cfa6da1d8e2b5d41ebed83c01b8f35a7ac6d8771a0ce67a68b"),
+        (
+            1008,
+            &[],
+            "5d5247bbb9ae435b2674a601f4a615de08d36c074c352457612d21db790784f9",
+            "ec59db1952a3c7eabb192bedf1470de773058785443fb8bb40cdf6c5bc1e4fcf",
+        ),
+        (
+            8001,
+            &[0, 0, 0, 0],
+            "e4131db9673e46adbeeb1d46262f892bfca0cfd193730a3b9ab72758a8c48411",
+            "b7e0875f6027c8792570c56820c050cd53d382d270029d447dda2c3e5f602fec",
+        ),
+        (
+            2024,
+            &[0; 8],
+            "8a8c5a900359c32e6ec6f71b6d995ad61bda3be023bd9b4b576e45390780b0d4",
+            "f7188f4bd15cd0826ec2ed8f1d6f5e19da02ffc21fbd949f88fd19a1e2bc7032",
+        ),
+        (
+            2050,
+            &[0],
+            "42bd88d624efb02ca73185b0597a9e2579fbf1d0bd69c82928820cef64540d07",
+            "c3354d44389020cfa6da1d8e2b5d41ebed83c01b8f35a7ac6d8771a0ce67a68b",
+        ),
     ];
 
     #[test]
@@ -83,7 +103,10 @@ mod tests {
             assert_eq!(p[0], 2);
             assert_eq!(hex(&p[1..]), k12, "msg_type {t}");
             assert!(payload_matches(&p, MsgType(t), body));
-            assert!(!payload_matches(&p, MsgType(t ^ 1), body), "msg_type is bound");
+            assert!(
+                !payload_matches(&p, MsgType(t ^ 1), body),
+                "msg_type is bound"
+            );
         }
     }
 
@@ -97,6 +120,10 @@ mod tests {
     #[test]
     fn zero_hash_payload() {
         assert_eq!(none_payload(MsgType(2050)), [1, 0x08, 0x02]);
-        assert!(payload_matches(&[1, 0x08, 0x02], MsgType(2050), b"anything"));
+        assert!(payload_matches(
+            &[1, 0x08, 0x02],
+            MsgType(2050),
+            b"anything"
+        ));
     }
 }

@@ -101,21 +101,44 @@ impl ObservedFrame {
 pub enum ConnEvent {
     Frame(ObservedFrame),
     /// A frame too large to hold whole: only its start was decoded (if at all).
-    Oversized { dir: Direction, stream_offset: u64, len: u32, msg_type: Option<MsgType>, framing: FramingKind },
+    Oversized {
+        dir: Direction,
+        stream_offset: u64,
+        len: u32,
+        msg_type: Option<MsgType>,
+        framing: FramingKind,
+    },
     /// Decoding failed; this direction is opaque from here on (bytes still flow).
-    Error { dir: Direction, stream_offset: u64, error: DecodeError },
+    Error {
+        dir: Direction,
+        stream_offset: u64,
+        error: DecodeError,
+    },
     /// The connection opened with an HTTP request, not a Slurm frame: both
     /// directions are passed through undecoded. `request_line` is its first line.
-    Http { dir: Direction, request_line: String },
+    Http {
+        dir: Direction,
+        request_line: String,
+    },
     /// Bytes skipped to find the first frame boundary (mid-stream start only).
-    Resync { dir: Direction, skipped: usize },
+    Resync {
+        dir: Direction,
+        skipped: usize,
+    },
     /// The side the caller called "client" is the server: directions are swapped
     /// from here on (mid-stream start only; events already carry true directions).
     Reoriented,
     /// A PERSIST_INIT was accepted: both directions now use persist framing.
-    PersistEstablished { kind: ConnKind, version: ProtocolVersion, init: PersistInit },
+    PersistEstablished {
+        kind: ConnKind,
+        version: ProtocolVersion,
+        init: PersistInit,
+    },
     /// A PERSIST_INIT was refused (the connection will close).
-    PersistRefused { rc: i32, init: PersistInit },
+    PersistRefused {
+        rc: i32,
+        init: PersistInit,
+    },
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -141,7 +164,12 @@ pub struct ConnConfig {
 
 impl Default for ConnConfig {
     fn default() -> Self {
-        ConnConfig { start: StreamStart::Beginning, max_buffered: 1 << 20, version_hint: None, bodies: BodyDecoding::All }
+        ConnConfig {
+            start: StreamStart::Beginning,
+            max_buffered: 1 << 20,
+            version_hint: None,
+            bodies: BodyDecoding::All,
+        }
     }
 }
 
@@ -173,7 +201,10 @@ impl Connection {
         Connection {
             cfg,
             state: [initial; 2],
-            deframer: [Deframer::new(cfg.max_buffered), Deframer::new(cfg.max_buffered)],
+            deframer: [
+                Deframer::new(cfg.max_buffered),
+                Deframer::new(cfg.max_buffered),
+            ],
             flipped: false,
             oriented: cfg.start != StreamStart::MidStream,
             kind: ConnKind::Unknown,
@@ -211,7 +242,11 @@ impl Connection {
     }
 
     fn true_dir(&self, dir: Direction) -> Direction {
-        if self.flipped { dir.reverse() } else { dir }
+        if self.flipped {
+            dir.reverse()
+        } else {
+            dir
+        }
     }
 
     /// Feeds bytes that travelled in `dir` (as the caller sees it); decoded frames
@@ -262,9 +297,13 @@ impl Connection {
             // The answer to a PERSIST_INIT is PERSIST_RC in persist framing, unless
             // the server refused it with a normal-framed RPC (24.11+: SLURM_RC 1007).
             let framing = match framing {
-                Framing::Persist { .. } if self.pending_init.is_some() && d == Direction::ServerToClient => {
+                Framing::Persist { .. }
+                    if self.pending_init.is_some() && d == Direction::ServerToClient =>
+                {
                     match self.deframer[i].peek().get(4..6) {
-                        Some(&[a, b]) if starts_header(u16::from_be_bytes([a, b])) => Framing::Normal,
+                        Some(&[a, b]) if starts_header(u16::from_be_bytes([a, b])) => {
+                            Framing::Normal
+                        }
                         _ => framing,
                     }
                 }
@@ -280,7 +319,12 @@ impl Connection {
                 Some(Err(e)) => return self.fail(d, offset, e, out),
             };
             match item {
-                Deframed::Frame(raw) => match Frame::decode_hinted(raw.clone(), framing, self.cfg.bodies, self.version_guess) {
+                Deframed::Frame(raw) => match Frame::decode_hinted(
+                    raw.clone(),
+                    framing,
+                    self.cfg.bodies,
+                    self.version_guess,
+                ) {
                     Ok(frame) => {
                         if let (Some(v), Some(m)) = (frame.inferred_version, frame.message()) {
                             if m.is_fully_typed() && self.version_guess.is_none() {
@@ -298,12 +342,21 @@ impl Connection {
                         }
                         self.frames[d.index()] += 1;
                         self.advance(d, &frame, out);
-                        out.push(ConnEvent::Frame(ObservedFrame { dir: d, stream_offset: offset, raw, frame }));
+                        out.push(ConnEvent::Frame(ObservedFrame {
+                            dir: d,
+                            stream_offset: offset,
+                            raw,
+                            frame,
+                        }));
                     }
                     Err(e) if self.cfg.start == StreamStart::MidStream && self.frames[i] > 0 => {
                         // A capture picked up mid-stream may have resynced on a false
                         // boundary: report, then look for the next frame start.
-                        out.push(ConnEvent::Error { dir: d, stream_offset: offset, error: e });
+                        out.push(ConnEvent::Error {
+                            dir: d,
+                            stream_offset: offset,
+                            error: e,
+                        });
                         self.resync[i] = true;
                         self.state[i] = DirState::Sniff;
                     }
@@ -311,28 +364,51 @@ impl Connection {
                 },
                 Deframed::Oversized { len, head } => {
                     let msg_type = peek_msg_type(&head, framing);
-                    out.push(ConnEvent::Oversized { dir: d, stream_offset: offset, len, msg_type, framing: framing.kind() });
+                    out.push(ConnEvent::Oversized {
+                        dir: d,
+                        stream_offset: offset,
+                        len,
+                        msg_type,
+                        framing: framing.kind(),
+                    });
                 }
             }
         }
     }
 
-    fn fail(&mut self, d: Direction, stream_offset: u64, error: DecodeError, out: &mut Vec<ConnEvent>) {
+    fn fail(
+        &mut self,
+        d: Direction,
+        stream_offset: u64,
+        error: DecodeError,
+        out: &mut Vec<ConnEvent>,
+    ) {
         self.state[d.index()] = DirState::Opaque;
         self.deframer[d.index()].clear();
-        out.push(ConnEvent::Error { dir: d, stream_offset, error });
+        out.push(ConnEvent::Error {
+            dir: d,
+            stream_offset,
+            error,
+        });
     }
 
     fn http(&mut self, d: Direction, out: &mut Vec<ConnEvent>) {
         let buf = self.deframer[d.index()].peek();
-        let end = buf.iter().take(256).position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len().min(256));
+        let end = buf
+            .iter()
+            .take(256)
+            .position(|&b| b == b'\r' || b == b'\n')
+            .unwrap_or(buf.len().min(256));
         let request_line = String::from_utf8_lossy(&buf[..end]).into_owned();
         self.kind = ConnKind::Http;
         for i in 0..2 {
             self.state[i] = DirState::Opaque;
             self.deframer[i].clear();
         }
-        out.push(ConnEvent::Http { dir: d, request_line });
+        out.push(ConnEvent::Http {
+            dir: d,
+            request_line,
+        });
     }
 
     /// Decides framing from the first bytes. Mid-stream (or after a capture gap)
@@ -356,22 +432,30 @@ impl Connection {
         const WINDOW: usize = 64 * 1024;
         let found = (0..=buf.len() - 6).take(WINDOW).find_map(|skip| {
             let f = classify(&buf[skip..])?;
-            let len = u32::from_be_bytes([buf[skip], buf[skip + 1], buf[skip + 2], buf[skip + 3]]) as usize;
+            let len = u32::from_be_bytes([buf[skip], buf[skip + 1], buf[skip + 2], buf[skip + 3]])
+                as usize;
             let next = skip + 4 + len;
-            let confirmed = next >= buf.len() || buf.len() - next < 6 || classify(&buf[next..]).is_some();
+            let confirmed =
+                next >= buf.len() || buf.len() - next < 6 || classify(&buf[next..]).is_some();
             confirmed.then_some((skip, f))
         });
         let Some((skip, f)) = found else {
             if buf.len() > WINDOW {
                 let offset = self.deframer[i].stream_offset();
-                let e = DecodeError::new(0, crate::error::ErrorKind::Malformed("no frame start in the first 64 KiB"));
+                let e = DecodeError::new(
+                    0,
+                    crate::error::ErrorKind::Malformed("no frame start in the first 64 KiB"),
+                );
                 self.fail(d, offset, e, out);
             }
             return None;
         };
         if skip > 0 {
             self.skip_bytes(d, skip);
-            out.push(ConnEvent::Resync { dir: d, skipped: skip });
+            out.push(ConnEvent::Resync {
+                dir: d,
+                skipped: skip,
+            });
         }
         self.resync[i] = false;
         Some(self.complete(d, f))
@@ -392,7 +476,10 @@ impl Connection {
     fn complete(&self, d: Direction, f: Framing) -> Framing {
         match (f, self.state[d.reverse().index()]) {
             (Framing::Persist { .. }, DirState::Framed(other @ Framing::Persist { .. })) => other,
-            (Framing::Persist { ns, version: None }, _) => Framing::Persist { ns, version: self.persist_version },
+            (Framing::Persist { ns, version: None }, _) => Framing::Persist {
+                ns,
+                version: self.persist_version,
+            },
             (f, _) => f,
         }
     }
@@ -423,12 +510,18 @@ impl Connection {
                 if matches!(frame.head, crate::frame::FrameHead::Normal { .. }) =>
             {
                 // The reply is already persist-framed; requests switch once accepted.
-                let ns = if init.persist_type == PersistType::Dbd { Namespace::Dbd } else { Namespace::Slurm };
+                let ns = if init.persist_type == PersistType::Dbd {
+                    Namespace::Dbd
+                } else {
+                    Namespace::Slurm
+                };
                 self.state[Direction::ServerToClient.index()] =
                     DirState::Framed(Framing::Persist { ns, version: None });
                 self.pending_init = Some(init.clone());
             }
-            (Direction::ServerToClient, _) if self.pending_init.is_some() && frame.header().is_some() => {
+            (Direction::ServerToClient, _)
+                if self.pending_init.is_some() && frame.header().is_some() =>
+            {
                 // Refused before the handshake: a normal-framed reply (e.g. SLURM_RC 1007).
                 let init = self.pending_init.take().expect("checked");
                 let rc = match frame.message() {
@@ -439,20 +532,34 @@ impl Connection {
                 self.kind = ConnKind::Oneshot;
                 out.push(ConnEvent::PersistRefused { rc, init });
             }
-            (Direction::ServerToClient, Some(Message::PersistRc(rc))) if self.pending_init.is_some() => {
+            (Direction::ServerToClient, Some(Message::PersistRc(rc)))
+                if self.pending_init.is_some() =>
+            {
                 let init = self.pending_init.take().expect("checked");
                 match rc.negotiated_version() {
                     Some(version) => {
-                        let ns = if init.persist_type == PersistType::Dbd { Namespace::Dbd } else { Namespace::Slurm };
-                        let f = DirState::Framed(Framing::Persist { ns, version: Some(version) });
+                        let ns = if init.persist_type == PersistType::Dbd {
+                            Namespace::Dbd
+                        } else {
+                            Namespace::Slurm
+                        };
+                        let f = DirState::Framed(Framing::Persist {
+                            ns,
+                            version: Some(version),
+                        });
                         self.state = [f, f];
                         self.kind = ConnKind::of(init.persist_type);
                         self.persist_version = Some(version);
                         self.peer = Some(init.clone());
-                        out.push(ConnEvent::PersistEstablished { kind: self.kind, version, init });
+                        out.push(ConnEvent::PersistEstablished {
+                            kind: self.kind,
+                            version,
+                            init,
+                        });
                     }
                     None => {
-                        self.state[Direction::ServerToClient.index()] = DirState::Framed(Framing::Normal);
+                        self.state[Direction::ServerToClient.index()] =
+                            DirState::Framed(Framing::Normal);
                         self.kind = ConnKind::Oneshot;
                         out.push(ConnEvent::PersistRefused { rc: rc.rc, init });
                     }
@@ -473,7 +580,9 @@ fn kind_of(frame: &Frame) -> ConnKind {
     match frame.framing_kind() {
         FramingKind::Normal => ConnKind::Oneshot,
         FramingKind::Dbd => ConnKind::DbdPersist,
-        FramingKind::Persist if frame.msg_type() == MsgType::ACCOUNTING_UPDATE_MSG => ConnKind::OtherPersist,
+        FramingKind::Persist if frame.msg_type() == MsgType::ACCOUNTING_UPDATE_MSG => {
+            ConnKind::OtherPersist
+        }
         FramingKind::Persist => ConnKind::FedPersist,
     }
 }
@@ -498,15 +607,24 @@ fn classify(buf: &[u8]) -> Option<Framing> {
     if ProtocolVersion(first.0).is_known() && len >= 16 {
         return Some(Framing::Normal);
     }
-    if buf.len() >= 8 && ProtocolVersion(u16::from_be_bytes([buf[6], buf[7]])).is_known() && len >= 18 {
+    if buf.len() >= 8
+        && ProtocolVersion(u16::from_be_bytes([buf[6], buf[7]])).is_known()
+        && len >= 18
+    {
         return Some(Framing::Normal);
     }
     let dbd_only = first.name_in(Namespace::Dbd).is_some() && first.name().is_none();
     if dbd_only {
-        return Some(Framing::Persist { ns: Namespace::Dbd, version: None });
+        return Some(Framing::Persist {
+            ns: Namespace::Dbd,
+            version: None,
+        });
     }
     if first.name().is_some() {
-        return Some(Framing::Persist { ns: Namespace::Slurm, version: None });
+        return Some(Framing::Persist {
+            ns: Namespace::Slurm,
+            version: None,
+        });
     }
     None
 }
@@ -522,7 +640,10 @@ fn peek_msg_type(head: &[u8], framing: Framing) -> Option<MsgType> {
             base + 4 + if ver.has_msg_index() { 2 } else { 0 }
         }
     };
-    Some(MsgType(u16::from_be_bytes([*head.get(at)?, *head.get(at + 1)?])))
+    Some(MsgType(u16::from_be_bytes([
+        *head.get(at)?,
+        *head.get(at + 1)?,
+    ])))
 }
 
 #[cfg(test)]
@@ -530,7 +651,9 @@ mod tests {
     use super::*;
 
     fn persist_rc() -> Vec<u8> {
-        vec![0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x26, 0]
+        vec![
+            0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x26, 0,
+        ]
     }
 
     fn ping_request() -> Vec<u8> {
@@ -551,40 +674,64 @@ mod tests {
 
     #[test]
     fn accepted_connection_sniffs_persist_framing_but_never_flips() {
-        let mut c = Connection::new(ConnConfig { start: StreamStart::Accepted, ..ConnConfig::default() });
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::Accepted,
+            ..ConnConfig::default()
+        });
         let mut ev = Vec::new();
         // A reply type arriving client → server: orientation is known, so it stays.
         c.feed(Direction::ClientToServer, &persist_rc(), &mut ev);
-        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::PERSIST_RC)]);
+        assert_eq!(
+            frames(&ev),
+            vec![(Direction::ClientToServer, MsgType::PERSIST_RC)]
+        );
         assert!(!c.is_flipped());
     }
 
     #[test]
     fn mid_stream_reorients_from_a_reply() {
-        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::MidStream,
+            ..ConnConfig::default()
+        });
         let mut ev = Vec::new();
         c.feed(Direction::ClientToServer, &persist_rc(), &mut ev);
         assert!(c.is_flipped());
-        assert_eq!(frames(&ev), vec![(Direction::ServerToClient, MsgType::PERSIST_RC)]);
+        assert_eq!(
+            frames(&ev),
+            vec![(Direction::ServerToClient, MsgType::PERSIST_RC)]
+        );
     }
 
     #[test]
     fn mid_stream_skips_to_the_first_frame_boundary() {
-        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::MidStream,
+            ..ConnConfig::default()
+        });
         let mut ev = Vec::new();
         let mut data = vec![0xaa, 0xbb, 0xcc]; // tail of a frame the capture missed
         data.extend_from_slice(&ping_request());
         c.feed(Direction::ClientToServer, &data, &mut ev);
         assert!(matches!(ev[0], ConnEvent::Resync { skipped: 3, .. }));
-        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
+        assert_eq!(
+            frames(&ev),
+            vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]
+        );
     }
 
     #[test]
     fn a_decode_error_makes_only_that_direction_opaque() {
         let mut c = Connection::new(ConnConfig::default());
         let mut ev = Vec::new();
-        c.feed(Direction::ClientToServer, &[0x7f, 0xff, 0xff, 0xff, 0, 0], &mut ev);
-        assert!(matches!(&ev[0], ConnEvent::Error { error, .. } if error.reason() == "length_over_limit"));
+        c.feed(
+            Direction::ClientToServer,
+            &[0x7f, 0xff, 0xff, 0xff, 0, 0],
+            &mut ev,
+        );
+        assert!(
+            matches!(&ev[0], ConnEvent::Error { error, .. } if error.reason() == "length_over_limit")
+        );
         assert!(c.is_opaque(Direction::ClientToServer));
         assert!(!c.is_opaque(Direction::ServerToClient));
         ev.clear();
@@ -597,7 +744,24 @@ mod tests {
         // version 0x2600, "c1", FED, port 26817.
         let body = [0x26, 0, 0, 0, 0, 3, b'c', b'1', 0, 0, 2, 0x68, 0xc1];
         let mut v = vec![0, 0, 0, (16 + 8 + body.len()) as u8];
-        v.extend_from_slice(&[0x26, 0, 0, 1, 0x19, 0x64, 0, 0, 0, body.len() as u8, 0, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&[
+            0x26,
+            0,
+            0,
+            1,
+            0x19,
+            0x64,
+            0,
+            0,
+            0,
+            body.len() as u8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
         v.extend_from_slice(&[0, 0, 0, 101, 0, 0, 0, 0]);
         v.extend_from_slice(&body);
         v
@@ -610,10 +774,18 @@ mod tests {
         let mut c = Connection::new(ConnConfig::default());
         let mut ev = Vec::new();
         c.feed(Direction::ClientToServer, &persist_init_request(), &mut ev);
-        let reply = [0, 0, 0, 0x14, 0x2a, 0, 0, 0x41, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0xef];
+        let reply = [
+            0, 0, 0, 0x14, 0x2a, 0, 0, 0x41, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0x03,
+            0xef,
+        ];
         c.feed(Direction::ServerToClient, &reply, &mut ev);
-        assert_eq!(frames(&ev)[1], (Direction::ServerToClient, MsgType::RESPONSE_SLURM_RC));
-        assert!(ev.iter().any(|e| matches!(e, ConnEvent::PersistRefused { rc: 1007, .. })));
+        assert_eq!(
+            frames(&ev)[1],
+            (Direction::ServerToClient, MsgType::RESPONSE_SLURM_RC)
+        );
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, ConnEvent::PersistRefused { rc: 1007, .. })));
         assert_eq!(c.kind(), ConnKind::Oneshot);
     }
 
@@ -625,23 +797,49 @@ mod tests {
         c.feed(Direction::ServerToClient, &persist_rc(), &mut ev);
         assert_eq!(c.kind(), ConnKind::FedPersist);
         // A persist-framed request from the opener now decodes.
-        c.feed(Direction::ClientToServer, &[0, 0, 0, 2, 0x03, 0xf0], &mut ev);
-        assert_eq!(frames(&ev).last(), Some(&(Direction::ClientToServer, MsgType::REQUEST_PING)));
-        assert!(ev.iter().any(|e| matches!(e, ConnEvent::PersistEstablished { version: ProtocolVersion::V22_05, .. })));
+        c.feed(
+            Direction::ClientToServer,
+            &[0, 0, 0, 2, 0x03, 0xf0],
+            &mut ev,
+        );
+        assert_eq!(
+            frames(&ev).last(),
+            Some(&(Direction::ClientToServer, MsgType::REQUEST_PING))
+        );
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            ConnEvent::PersistEstablished {
+                version: ProtocolVersion::V22_05,
+                ..
+            }
+        )));
     }
 
     #[test]
     fn mid_stream_resyncs_even_from_a_six_byte_first_read() {
-        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::MidStream,
+            ..ConnConfig::default()
+        });
         let mut ev = Vec::new();
-        c.feed(Direction::ClientToServer, &[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff], &mut ev);
+        c.feed(
+            Direction::ClientToServer,
+            &[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff],
+            &mut ev,
+        );
         c.feed(Direction::ClientToServer, &ping_request(), &mut ev);
-        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
+        assert_eq!(
+            frames(&ev),
+            vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]
+        );
     }
 
     #[test]
     fn mid_stream_gives_up_after_64_kib_without_a_frame_start() {
-        let mut c = Connection::new(ConnConfig { start: StreamStart::MidStream, ..ConnConfig::default() });
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::MidStream,
+            ..ConnConfig::default()
+        });
         let mut ev = Vec::new();
         c.feed(Direction::ClientToServer, &vec![0xff; 70 * 1024], &mut ev);
         assert!(matches!(&ev[..], [ConnEvent::Error { .. }]));
@@ -658,18 +856,42 @@ mod tests {
         let mut rest = ping[20..].to_vec(); // tail of the broken frame
         rest.extend_from_slice(&ping);
         c.feed(Direction::ClientToServer, &rest, &mut ev);
-        assert_eq!(frames(&ev), vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]);
+        assert_eq!(
+            frames(&ev),
+            vec![(Direction::ClientToServer, MsgType::REQUEST_PING)]
+        );
     }
 
     #[test]
     fn slurmdbd_acct_update_connection_uses_slurm_numbering_in_persist_frames() {
         // 23.02+: slurmdbd opens a persist_type 5 (ACCT_UPDATE) connection to slurmctld.
-        let body = [0x27, 0, 0, 0, 0, 5, b's', b'd', b'b', b'd', 0, 0, 5, 0x1a, 0xa3];
+        let body = [
+            0x27, 0, 0, 0, 0, 5, b's', b'd', b'b', b'd', 0, 0, 5, 0x1a, 0xa3,
+        ];
         let mut init = vec![0, 0, 0, (16 + 8 + body.len()) as u8];
-        init.extend_from_slice(&[0x27, 0, 0, 1, 0x19, 0x64, 0, 0, 0, body.len() as u8, 0, 0, 0, 0, 0, 0]);
+        init.extend_from_slice(&[
+            0x27,
+            0,
+            0,
+            1,
+            0x19,
+            0x64,
+            0,
+            0,
+            0,
+            body.len() as u8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
         init.extend_from_slice(&[0, 0, 0, 101, 0, 0, 0, 0]);
         init.extend_from_slice(&body);
-        let rc = [0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x27, 0];
+        let rc = [
+            0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x27, 0,
+        ];
         let update = [0, 0, 0, 6, 0x27, 0x11, 0, 0, 0, 0]; // ACCOUNTING_UPDATE_MSG, 0 updates
         let reply = [0, 0, 0, 6, 0x1f, 0x41, 0, 0, 0, 0];
         let mut c = Connection::new(ConnConfig::default());
@@ -694,14 +916,22 @@ mod tests {
     #[test]
     fn a_2411_reply_without_credential_decodes() {
         // 24.11+ replies carry no auth section (flag 0x40).
-        let reply = [0, 0, 0, 0x14, 0x2a, 0, 0, 0x40, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let reply = [
+            0, 0, 0, 0x14, 0x2a, 0, 0, 0x40, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         let mut c = Connection::new(ConnConfig::default());
         let mut ev = Vec::new();
         c.feed(Direction::ServerToClient, &reply, &mut ev);
         match &ev[..] {
             [ConnEvent::Frame(o)] => {
                 assert!(o.is_exact());
-                assert!(matches!(o.frame.head, crate::frame::FrameHead::Normal { auth: crate::auth::AuthSection::NoCredential, .. }));
+                assert!(matches!(
+                    o.frame.head,
+                    crate::frame::FrameHead::Normal {
+                        auth: crate::auth::AuthSection::NoCredential,
+                        ..
+                    }
+                ));
             }
             other => panic!("{other:?}"),
         }

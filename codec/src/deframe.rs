@@ -33,7 +33,12 @@ pub struct Deframer {
 
 impl Deframer {
     pub fn new(max_buffered: usize) -> Self {
-        Deframer { buf: BytesMut::new(), skip: 0, max_buffered: max_buffered.max(64), consumed: 0 }
+        Deframer {
+            buf: BytesMut::new(),
+            skip: 0,
+            max_buffered: max_buffered.max(64),
+            consumed: 0,
+        }
     }
 
     /// Offset in the stream of the next byte not yet returned in a frame.
@@ -64,7 +69,8 @@ impl Deframer {
 
     /// Peeks at the length prefix, if 4 bytes are there.
     pub fn peek_len(&self) -> Option<u32> {
-        (self.buf.len() >= 4).then(|| u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]))
+        (self.buf.len() >= 4)
+            .then(|| u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]))
     }
 
     /// The bytes held (for sniffing framing before the first frame).
@@ -83,10 +89,22 @@ impl Deframer {
             return Some(Err(DecodeError::new(0, ErrorKind::Http)));
         }
         if len > max_len {
-            return Some(Err(DecodeError::new(0, ErrorKind::LengthOverLimit { len: len as u64, limit: max_len as u64 })));
+            return Some(Err(DecodeError::new(
+                0,
+                ErrorKind::LengthOverLimit {
+                    len: len as u64,
+                    limit: max_len as u64,
+                },
+            )));
         }
         if len < min_len {
-            return Some(Err(DecodeError::new(0, ErrorKind::LengthUnderMinimum { len: len as u64, min: min_len as u64 })));
+            return Some(Err(DecodeError::new(
+                0,
+                ErrorKind::LengthUnderMinimum {
+                    len: len as u64,
+                    min: min_len as u64,
+                },
+            )));
         }
         let total = 4 + len as usize;
         if total > self.max_buffered {
@@ -126,8 +144,9 @@ impl Deframer {
 /// HTTP request methods a client could send to a Slurm port (legacy FLURM probes,
 /// curl); their first four bytes read as an absurd length prefix.
 pub fn looks_like_http(buf: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] =
-        [b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"HTTP"];
+    const METHODS: [&[u8]; 9] = [
+        b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"HTTP",
+    ];
     buf.len() >= 4 && METHODS.iter().any(|m| &buf[..4] == *m)
 }
 
@@ -179,16 +198,25 @@ mod tests {
         assert!(d.buffered() == 0);
         d.push(&big[150..]);
         d.push(&next);
-        assert_eq!(d.next(0, MAX_MSG_SIZE).unwrap().unwrap(), Deframed::Frame(Bytes::from(next)));
+        assert_eq!(
+            d.next(0, MAX_MSG_SIZE).unwrap().unwrap(),
+            Deframed::Frame(Bytes::from(next))
+        );
     }
 
     #[test]
     fn insane_length_and_http_are_errors() {
         let mut d = Deframer::new(1 << 20);
         d.push(&[0x7f, 0, 0, 0, 1]);
-        assert_eq!(d.next(0, MAX_MSG_SIZE).unwrap().unwrap_err().reason(), "length_over_limit");
+        assert_eq!(
+            d.next(0, MAX_MSG_SIZE).unwrap().unwrap_err().reason(),
+            "length_over_limit"
+        );
         let mut h = Deframer::new(1 << 20);
         h.push(b"GET /api/v1/health HTTP/1.1\r\n");
-        assert_eq!(h.next(0, MAX_MSG_SIZE).unwrap().unwrap_err().reason(), "http");
+        assert_eq!(
+            h.next(0, MAX_MSG_SIZE).unwrap().unwrap_err().reason(),
+            "http"
+        );
     }
 }

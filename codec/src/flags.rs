@@ -69,7 +69,13 @@ mod tests {
     #[test]
     fn names_known_and_unknown_bits() {
         assert_eq!(HeaderFlags(0).names(), "0");
-        assert_eq!(HeaderFlags(0x3).names(), "SLURM_GLOBAL_AUTH_KEY|SLURMDBD_CONNECTION");
-        assert_eq!(HeaderFlags(0x8041).names(), "SLURM_GLOBAL_AUTH_KEY|SLURM_NO_AUTH_CRED|0x8000");
+        assert_eq!(
+            HeaderFlags(0x3).names(),
+            "SLURM_GLOBAL_AUTH_KEY|SLURMDBD_CONNECTION"
+        );
+        assert_eq!(
+            HeaderFlags(0x8041).names(),
+            "SLURM_GLOBAL_AUTH_KEY|SLURM_NO_AUTH_CRED|0x8000"
+        );
     }
 }

@@ -20,7 +20,10 @@ pub enum Framing {
     Normal,
     /// After PERSIST_INIT. `version` = the negotiated one (None when the handshake
     /// was not seen, e.g. a capture that starts mid-connection).
-    Persist { ns: Namespace, version: Option<ProtocolVersion> },
+    Persist {
+        ns: Namespace,
+        version: Option<ProtocolVersion>,
+    },
 }
 
 impl Framing {
@@ -29,7 +32,9 @@ impl Framing {
     pub fn kind(self) -> FramingKind {
         match self {
             Framing::Normal => FramingKind::Normal,
-            Framing::Persist { ns: Namespace::Dbd, .. } => FramingKind::Dbd,
+            Framing::Persist {
+                ns: Namespace::Dbd, ..
+            } => FramingKind::Dbd,
             Framing::Persist { .. } => FramingKind::Persist,
         }
     }
@@ -58,8 +63,15 @@ impl FramingKind {
 /// What precedes the body.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FrameHead {
-    Normal { header: Header, auth: AuthSection },
-    Persist { msg_type: MsgType, ns: Namespace, version: Option<ProtocolVersion> },
+    Normal {
+        header: Header,
+        auth: AuthSection,
+    },
+    Persist {
+        msg_type: MsgType,
+        ns: Namespace,
+        version: Option<ProtocolVersion>,
+    },
 }
 
 /// A body: typed when modelled and decodable, else the raw bytes.
@@ -125,7 +137,13 @@ impl Frame {
         let mut r = Reader::new(raw);
         let len = r.u32()?;
         if len as usize != r.remaining() {
-            return Err(DecodeError::new(0, ErrorKind::Truncated { needed: len as usize + 4, available: r.remaining() + 4 }));
+            return Err(DecodeError::new(
+                0,
+                ErrorKind::Truncated {
+                    needed: len as usize + 4,
+                    available: r.remaining() + 4,
+                },
+            ));
         }
         match framing {
             Framing::Normal => {
@@ -138,17 +156,35 @@ impl Frame {
                 let base = r.offset();
                 let body = r.bytes(header.body_length as usize)?;
                 let trailing = r.rest();
-                let ns = if header.dbd_msg_type.is_some() { Namespace::Dbd } else { Namespace::Slurm };
+                let ns = if header.dbd_msg_type.is_some() {
+                    Namespace::Dbd
+                } else {
+                    Namespace::Slurm
+                };
                 let (body, body_error, _) = if bodies.wants(header.msg_type) {
                     typed_body(header.msg_type, ns, Some(header.version), body, base, None)
                 } else {
                     (Body::Raw(body), None, None)
                 };
-                Ok(Frame { head: FrameHead::Normal { header, auth }, body, trailing, body_error, inferred_version: None })
+                Ok(Frame {
+                    head: FrameHead::Normal { header, auth },
+                    body,
+                    trailing,
+                    body_error,
+                    inferred_version: None,
+                })
             }
             Framing::Persist { ns, version } => {
                 let at = r.offset();
-                let msg_type = MsgType(r.u16().map_err(|_| DecodeError::new(at, ErrorKind::LengthUnderMinimum { len: len as u64, min: 2 }))?);
+                let msg_type = MsgType(r.u16().map_err(|_| {
+                    DecodeError::new(
+                        at,
+                        ErrorKind::LengthUnderMinimum {
+                            len: len as u64,
+                            min: 2,
+                        },
+                    )
+                })?);
                 let base = r.offset();
                 let body = r.rest();
                 let (body, body_error, inferred) = if bodies.wants(msg_type) {
@@ -157,7 +193,17 @@ impl Frame {
                     (Body::Raw(body), None, None)
                 };
                 let inferred_version = if version.is_none() { inferred } else { None };
-                Ok(Frame { head: FrameHead::Persist { msg_type, ns, version }, body, trailing: Bytes::new(), body_error, inferred_version })
+                Ok(Frame {
+                    head: FrameHead::Persist {
+                        msg_type,
+                        ns,
+                        version,
+                    },
+                    body,
+                    trailing: Bytes::new(),
+                    body_error,
+                    inferred_version,
+                })
             }
         }
     }
@@ -205,7 +251,9 @@ impl Frame {
 
     /// The version a typed body is packed at: the frame's, or the inferred one.
     fn body_version(&self) -> ProtocolVersion {
-        self.version().or(self.inferred_version).unwrap_or(ProtocolVersion::V22_05)
+        self.version()
+            .or(self.inferred_version)
+            .unwrap_or(ProtocolVersion::V22_05)
     }
 
     pub fn namespace(&self) -> Namespace {
@@ -228,7 +276,10 @@ impl Frame {
     pub fn framing(&self) -> Framing {
         match &self.head {
             FrameHead::Normal { .. } => Framing::Normal,
-            FrameHead::Persist { ns, version, .. } => Framing::Persist { ns: *ns, version: *version },
+            FrameHead::Persist { ns, version, .. } => Framing::Persist {
+                ns: *ns,
+                version: *version,
+            },
         }
     }
 
@@ -293,7 +344,9 @@ fn typed_body(
     for &v in candidates {
         match Message::decode(msg_type, ns, v, body.clone(), base) {
             None => return (Body::Raw(body), None, None),
-            Some(Ok(m)) if m.is_fully_typed() || version.is_some() => return (Body::Msg(Box::new(m)), None, Some(v)),
+            Some(Ok(m)) if m.is_fully_typed() || version.is_some() => {
+                return (Body::Msg(Box::new(m)), None, Some(v))
+            }
             Some(Ok(m)) => {
                 partial.get_or_insert((m, v));
             }
@@ -319,17 +372,29 @@ mod tests {
             0, 0, 0, 0x14, 0x26, 0, 0, 0, 0x07, 0xe8, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         ]);
         let f = Frame::decode(wire.clone(), Framing::Normal).unwrap();
-        assert_eq!(f.head, FrameHead::Normal {
-            header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType(2024), 4),
-            auth: AuthSection::Absent,
-        });
+        assert_eq!(
+            f.head,
+            FrameHead::Normal {
+                header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType(2024), 4),
+                auth: AuthSection::Absent,
+            }
+        );
         assert_eq!(f.to_bytes(), wire);
     }
 
     #[test]
     fn persist_rc_is_typed_and_exact() {
-        let wire = Bytes::from_static(&[0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x26, 0]);
-        let f = Frame::decode(wire.clone(), Framing::Persist { ns: Namespace::Slurm, version: None }).unwrap();
+        let wire = Bytes::from_static(&[
+            0, 0, 0, 0x0e, 0x05, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x26, 0,
+        ]);
+        let f = Frame::decode(
+            wire.clone(),
+            Framing::Persist {
+                ns: Namespace::Slurm,
+                version: None,
+            },
+        )
+        .unwrap();
         assert!(matches!(f.message(), Some(Message::PersistRc(rc)) if rc.rc == 0));
         assert_eq!(f.to_bytes(), wire);
     }

@@ -62,9 +62,17 @@ pub struct RetEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlurmAddr {
     /// AF_UNSPEC or any family without address bytes (the family is kept).
-    Unspec { family: u16 },
-    Inet { raw: [u8; 4], port_raw: [u8; 2] },
-    Inet6 { addr: [u8; 16], port_raw: [u8; 2] },
+    Unspec {
+        family: u16,
+    },
+    Inet {
+        raw: [u8; 4],
+        port_raw: [u8; 2],
+    },
+    Inet6 {
+        addr: [u8; 16],
+        port_raw: [u8; 2],
+    },
 }
 
 pub const AF_INET: u16 = 2;
@@ -78,19 +86,28 @@ impl SlurmAddr {
         Ok(match family {
             AF_INET => {
                 let b = r.bytes(6)?;
-                SlurmAddr::Inet { raw: [b[0], b[1], b[2], b[3]], port_raw: [b[4], b[5]] }
+                SlurmAddr::Inet {
+                    raw: [b[0], b[1], b[2], b[3]],
+                    port_raw: [b[4], b[5]],
+                }
             }
             AF_INET6 => {
                 let at = r.offset();
                 let len = r.u32()?;
                 if len != 16 {
-                    return Err(crate::error::DecodeError::new(at, ErrorKind::BadAddressLength(len)));
+                    return Err(crate::error::DecodeError::new(
+                        at,
+                        ErrorKind::BadAddressLength(len),
+                    ));
                 }
                 let a = r.bytes(16)?;
                 let p = r.bytes(2)?;
                 let mut addr = [0u8; 16];
                 addr.copy_from_slice(&a);
-                SlurmAddr::Inet6 { addr, port_raw: [p[0], p[1]] }
+                SlurmAddr::Inet6 {
+                    addr,
+                    port_raw: [p[0], p[1]],
+                }
             }
             family => SlurmAddr::Unspec { family },
         })
@@ -127,7 +144,11 @@ impl SlurmAddr {
                 u16::from_le_bytes(*port_raw)
             ),
             SlurmAddr::Inet6 { addr, port_raw } => {
-                format!("[{}]:{}", std::net::Ipv6Addr::from(*addr), u16::from_le_bytes(*port_raw))
+                format!(
+                    "[{}]:{}",
+                    std::net::Ipv6Addr::from(*addr),
+                    u16::from_le_bytes(*port_raw)
+                )
             }
         }
     }
@@ -136,7 +157,12 @@ impl SlurmAddr {
 impl Header {
     /// A minimal header as 22.05+ clients and controllers write it: no forwarding,
     /// no ret_list, AF_UNSPEC.
-    pub fn new(version: ProtocolVersion, flags: HeaderFlags, msg_type: MsgType, body_length: u32) -> Self {
+    pub fn new(
+        version: ProtocolVersion,
+        flags: HeaderFlags,
+        msg_type: MsgType,
+        body_length: u32,
+    ) -> Self {
         Header {
             dbd_msg_type: None,
             version,
@@ -153,20 +179,39 @@ impl Header {
     pub fn decode(r: &mut Reader) -> Result<Self> {
         // The slurmdbd form starts with a msg_type instead of a version; versions
         // and message numbers never overlap (0x2400.. vs ≤ 10003), so peek.
-        let first = r.peek_u16().ok_or_else(|| r.error(ErrorKind::Truncated { needed: 2, available: r.remaining() }))?;
-        let dbd_msg_type = if ProtocolVersion(first).is_known() { None } else { Some(MsgType(r.u16()?)) };
+        let first = r.peek_u16().ok_or_else(|| {
+            r.error(ErrorKind::Truncated {
+                needed: 2,
+                available: r.remaining(),
+            })
+        })?;
+        let dbd_msg_type = if ProtocolVersion(first).is_known() {
+            None
+        } else {
+            Some(MsgType(r.u16()?))
+        };
 
         let at = r.offset();
         let version = ProtocolVersion(r.u16()?);
         if !version.is_known() {
             let v = dbd_msg_type.map_or(version.0, |t| t.0);
-            return Err(crate::error::DecodeError::new(if dbd_msg_type.is_some() { at - 2 } else { at }, ErrorKind::UnsupportedVersion(v)));
+            return Err(crate::error::DecodeError::new(
+                if dbd_msg_type.is_some() { at - 2 } else { at },
+                ErrorKind::UnsupportedVersion(v),
+            ));
         }
         let flags = HeaderFlags(r.u16()?);
         if dbd_msg_type.is_some() && !flags.contains(HeaderFlags::SLURMDBD_CONNECTION) {
-            return Err(crate::error::DecodeError::new(at - 2, ErrorKind::UnsupportedVersion(dbd_msg_type.unwrap().0)));
+            return Err(crate::error::DecodeError::new(
+                at - 2,
+                ErrorKind::UnsupportedVersion(dbd_msg_type.unwrap().0),
+            ));
         }
-        let msg_index = if version.has_msg_index() { Some(r.u16()?) } else { None };
+        let msg_index = if version.has_msg_index() {
+            Some(r.u16()?)
+        } else {
+            None
+        };
         let msg_type = MsgType(r.u16()?);
         let body_length = r.u32()?;
 
@@ -175,11 +220,20 @@ impl Header {
             let nodelist = r.packstr()?;
             let timeout_ms = r.u32()?;
             let tree_width = r.u16()?;
-            let net_cred = (flags.contains(HeaderFlags::PACK_ADDRS) && version >= ProtocolVersion::V23_11)
+            let net_cred = (flags.contains(HeaderFlags::PACK_ADDRS)
+                && version >= ProtocolVersion::V23_11)
                 .then(|| r.packstr())
                 .transpose()?;
-            let tree_depth = (version >= ProtocolVersion::V24_11).then(|| r.u16()).transpose()?;
-            Some(ForwardFields { nodelist, timeout_ms, tree_width, net_cred, tree_depth })
+            let tree_depth = (version >= ProtocolVersion::V24_11)
+                .then(|| r.u16())
+                .transpose()?;
+            Some(ForwardFields {
+                nodelist,
+                timeout_ms,
+                tree_width,
+                net_cred,
+                tree_depth,
+            })
         } else {
             None
         };
@@ -188,7 +242,10 @@ impl Header {
         let mut ret_list = Vec::with_capacity(ret_cnt.min(64) as usize);
         for i in 0..ret_cnt {
             let next = if i + 1 == ret_cnt {
-                Boundary::Trailer { body_length, no_cred: flags.contains(HeaderFlags::NO_AUTH_CRED) }
+                Boundary::Trailer {
+                    body_length,
+                    no_cred: flags.contains(HeaderFlags::NO_AUTH_CRED),
+                }
             } else {
                 Boundary::NextEntry
             };
@@ -202,7 +259,10 @@ impl Header {
             msg_index,
             msg_type,
             body_length,
-            forward: Forward { cnt: fwd_cnt, fields },
+            forward: Forward {
+                cnt: fwd_cnt,
+                fields,
+            },
             ret_list,
             orig_addr,
         })
@@ -246,7 +306,11 @@ impl Header {
             n += f.nodelist.wire_len() + 6;
             n += f.net_cred.as_ref().map_or(0, |c| c.wire_len()) + f.tree_depth.map_or(0, |_| 2);
         }
-        n += self.ret_list.iter().map(|e| 6 + e.node_name.wire_len() + e.body.len()).sum::<usize>();
+        n += self
+            .ret_list
+            .iter()
+            .map(|e| 6 + e.node_name.wire_len() + e.body.len())
+            .sum::<usize>();
         n + match self.orig_addr {
             SlurmAddr::Unspec { .. } => 2,
             SlurmAddr::Inet { .. } => 8,
@@ -274,16 +338,29 @@ impl Boundary {
 
     fn fits(self, b: &[u8]) -> bool {
         let u16_at = |i: usize| b.get(i..i + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
-        let u32_at = |i: usize| b.get(i..i + 4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+        let u32_at = |i: usize| {
+            b.get(i..i + 4)
+                .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+        };
         match self {
             Boundary::NextEntry => {
-                let (Some(t), Some(len)) = (u16_at(4), u32_at(6)) else { return false };
+                let (Some(t), Some(len)) = (u16_at(4), u32_at(6)) else {
+                    return false;
+                };
                 let name = b.get(10..10 + len as usize);
-                MsgType(t).name().is_some_and(|n| n.starts_with("RESPONSE_"))
+                MsgType(t)
+                    .name()
+                    .is_some_and(|n| n.starts_with("RESPONSE_"))
                     && (1..=256).contains(&len)
-                    && name.is_some_and(|n| n.last() == Some(&0) && n[..n.len() - 1].iter().all(|c| c.is_ascii_graphic()))
+                    && name.is_some_and(|n| {
+                        n.last() == Some(&0)
+                            && n[..n.len() - 1].iter().all(|c| c.is_ascii_graphic())
+                    })
             }
-            Boundary::Trailer { body_length, no_cred } => {
+            Boundary::Trailer {
+                body_length,
+                no_cred,
+            } => {
                 let addr_len = match u16_at(0) {
                     Some(AF_INET) => 8,
                     Some(AF_INET6) => 24,
@@ -323,11 +400,22 @@ impl RetEntry {
             MsgType::RESPONSE_PING_SLURMD => 12,
             // Any other reply type: its end is where what must follow begins.
             _ => next.find(r.peek_rest()).ok_or_else(|| {
-                crate::error::DecodeError::new(at, ErrorKind::UnsupportedRetList { count, msg_type: msg_type.0 })
+                crate::error::DecodeError::new(
+                    at,
+                    ErrorKind::UnsupportedRetList {
+                        count,
+                        msg_type: msg_type.0,
+                    },
+                )
             })?,
         };
         let body = r.bytes(body_len)?;
-        Ok(RetEntry { err, msg_type, node_name, body })
+        Ok(RetEntry {
+            err,
+            msg_type,
+            node_name,
+            body,
+        })
     }
 
     fn encode(&self, w: &mut impl BufMut) {
@@ -357,12 +445,22 @@ mod tests {
     fn minimal_2205_header_is_16_bytes() {
         let h = roundtrip(&[0x26, 0, 0, 0, 0x08, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(h.msg_type, MsgType::REQUEST_FED_INFO);
-        assert_eq!(h, Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType::REQUEST_FED_INFO, 0));
+        assert_eq!(
+            h,
+            Header::new(
+                ProtocolVersion::V22_05,
+                HeaderFlags(0),
+                MsgType::REQUEST_FED_INFO,
+                0
+            )
+        );
     }
 
     #[test]
     fn old_2108_layout_has_msg_index() {
-        let h = roundtrip(&[0x25, 0, 0, 0, 0, 7, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let h = roundtrip(&[
+            0x25, 0, 0, 0, 0, 7, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
         assert_eq!(h.msg_index, Some(7));
         assert_eq!(h.msg_type, MsgType::REQUEST_PING);
     }
@@ -370,7 +468,8 @@ mod tests {
     #[test]
     fn dbd_prefix_and_inet_addr() {
         let h = roundtrip(&[
-            0x19, 0x64, 0x26, 0, 0, 3, 0x19, 0x64, 0, 0, 0, 9, 0, 0, 0, 0, 0, 2, 1, 0, 0, 10, 0xa1, 0x1a,
+            0x19, 0x64, 0x26, 0, 0, 3, 0x19, 0x64, 0, 0, 0, 9, 0, 0, 0, 0, 0, 2, 1, 0, 0, 10, 0xa1,
+            0x1a,
         ]);
         assert_eq!(h.dbd_msg_type, Some(MsgType::REQUEST_PERSIST_INIT));
         assert_eq!(h.orig_addr.display(), "10.0.0.1:6817");
@@ -378,7 +477,9 @@ mod tests {
 
     #[test]
     fn inet6_block_must_be_16() {
-        let wire = [0x26, 0, 0, 0, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 4, 1, 2, 3, 4, 0, 0];
+        let wire = [
+            0x26, 0, 0, 0, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 4, 1, 2, 3, 4, 0, 0,
+        ];
         let e = Header::decode(&mut Reader::new(Bytes::copy_from_slice(&wire))).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadAddressLength(4));
         assert_eq!(e.offset, 16);
@@ -394,7 +495,9 @@ mod tests {
     fn forward_fields_by_version() {
         // 24.11 with SLURM_PACK_ADDRS: nodelist, timeout, width, net_cred, depth.
         let mut wire = vec![0x2a, 0, 0, 0x80, 0x03, 0xf0, 0, 0, 0, 0, 0, 2];
-        wire.extend_from_slice(&[0, 0, 0, 3, b'n', b'1', 0, 0, 0, 0x27, 0x10, 0, 50, 0, 0, 0, 0, 0, 3]);
+        wire.extend_from_slice(&[
+            0, 0, 0, 3, b'n', b'1', 0, 0, 0, 0x27, 0x10, 0, 50, 0, 0, 0, 0, 0, 3,
+        ]);
         wire.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0x1f, 0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let h = roundtrip(&wire);
         let f = h.forward.fields.unwrap();

@@ -40,7 +40,10 @@ macro_rules! dbd_types {
 include!("msg_type_table.rs");
 
 fn lookup(table: &'static [(u16, &'static str)], n: u16) -> Option<&'static str> {
-    table.binary_search_by_key(&n, |&(k, _)| k).ok().map(|i| table[i].1)
+    table
+        .binary_search_by_key(&n, |&(k, _)| k)
+        .ok()
+        .map(|i| table[i].1)
 }
 
 impl MsgType {
@@ -107,7 +110,10 @@ mod tests {
     #[test]
     fn tables_are_sorted_and_unique() {
         for t in [SLURM_TABLE, DBD_TABLE] {
-            assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "table must be strictly sorted");
+            assert!(
+                t.windows(2).all(|w| w[0].0 < w[1].0),
+                "table must be strictly sorted"
+            );
         }
     }
 
@@ -118,8 +124,14 @@ mod tests {
         assert_eq!(MsgType(4502).name(), Some("REQUEST_SIB_MSG"));
         assert_eq!(MsgType(6500).name(), Some("REQUEST_PERSIST_INIT"));
         assert_eq!(MsgType(1433).name_in(Namespace::Dbd), Some("PERSIST_RC"));
-        assert_eq!(MsgType(1441).name_in(Namespace::Dbd), Some("DBD_STEP_COMPLETE"));
-        assert_eq!(MsgType(6500).name_in(Namespace::Dbd), Some("REQUEST_PERSIST_INIT"));
+        assert_eq!(
+            MsgType(1441).name_in(Namespace::Dbd),
+            Some("DBD_STEP_COMPLETE")
+        );
+        assert_eq!(
+            MsgType(6500).name_in(Namespace::Dbd),
+            Some("REQUEST_PERSIST_INIT")
+        );
         assert_eq!(MsgType(1999).display_in(Namespace::Slurm), "UNKNOWN_1999");
     }
 }

@@ -29,7 +29,11 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(buf: Bytes) -> Self {
-        Reader { buf, pos: 0, base: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            base: 0,
+        }
     }
 
     /// A reader whose error offsets are shifted by `base` (the buffer's position in
@@ -56,7 +60,10 @@ impl Reader {
 
     fn need(&self, n: usize) -> Result<()> {
         if self.remaining() < n {
-            Err(self.error(ErrorKind::Truncated { needed: n, available: self.remaining() }))
+            Err(self.error(ErrorKind::Truncated {
+                needed: n,
+                available: self.remaining(),
+            }))
         } else {
             Ok(())
         }
@@ -88,7 +95,9 @@ impl Reader {
 
     /// Looks at the next u16 without consuming it.
     pub fn peek_u16(&self) -> Option<u16> {
-        self.buf.get(self.pos..self.pos + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+        self.buf
+            .get(self.pos..self.pos + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
 
     /// The next `n` bytes, shared (no copy).
@@ -125,7 +134,10 @@ impl Reader {
         if len > MAX_PACK_MEM_LEN || len as usize > self.remaining() {
             return Err(DecodeError::new(
                 at,
-                ErrorKind::BadStringLength { len, available: self.remaining() },
+                ErrorKind::BadStringLength {
+                    len,
+                    available: self.remaining(),
+                },
             ));
         }
         Ok(len as usize)
@@ -134,7 +146,11 @@ impl Reader {
     /// `packstr`: u32 length (NUL included), bytes. 0 = NULL.
     pub fn packstr(&mut self) -> Result<PackStr> {
         let len = self.block_len()?;
-        Ok(PackStr(if len == 0 { None } else { Some(self.bytes(len)?) }))
+        Ok(PackStr(if len == 0 {
+            None
+        } else {
+            Some(self.bytes(len)?)
+        }))
     }
 
     /// `packmem`: u32 length, bytes.

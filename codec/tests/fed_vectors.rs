@@ -11,12 +11,17 @@ use slurm_codec::header::Header;
 use slurm_codec::msg::accounting::{AccountingUpdate, UpdateObject, UpdateObjects, UpdateType};
 use slurm_codec::msg::common::{HexBitmap, JobId, SiblingBitmap, StepId};
 use slurm_codec::msg::ctld_mult::{CtldItem, CtldMultMsg, ItemContent};
-use slurm_codec::msg::dep::{DependFlags, DependSpec, DependState, DependType, SendDep, UpdateOriginDep};
+use slurm_codec::msg::dep::{
+    DependFlags, DependSpec, DependState, DependType, SendDep, UpdateOriginDep,
+};
 use slurm_codec::msg::fed_info::{
-    AccountingRec, AssocRec, ClusterFlags, ClusterRec, FedInfoResponse, FedState, FederationRec, TresRec,
+    AccountingRec, AssocRec, ClusterFlags, ClusterRec, FedInfoResponse, FedState, FederationRec,
+    TresRec,
 };
 use slurm_codec::msg::rc::{RerouteMsg, ReturnCode, SlurmRc};
-use slurm_codec::msg::reservation::{is_legacy_flurm_2024, CoreSpec, ReservationInfoResponse, ReservationRec};
+use slurm_codec::msg::reservation::{
+    is_legacy_flurm_2024, CoreSpec, ReservationInfoResponse, ReservationRec,
+};
 use slurm_codec::msg::sib::{JobState, SibMsg, SibMsgType};
 use slurm_codec::msg::Message;
 use slurm_codec::msg_type::{MsgType, Namespace};
@@ -27,7 +32,9 @@ type V = ProtocolVersion;
 
 fn h(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Encodes `m` at `v`, compares with `want`, decodes back equal.
@@ -35,7 +42,9 @@ fn check(m: &Message, v: V, want: &[u8]) {
     let mut out = BytesMut::new();
     m.encode(&mut out, v);
     assert_eq!(hex(&out), hex(want), "{v} {:?}", m.msg_type());
-    let back = Message::decode(m.msg_type(), Namespace::Slurm, v, out.freeze(), 0).unwrap().unwrap();
+    let back = Message::decode(m.msg_type(), Namespace::Slurm, v, out.freeze(), 0)
+        .unwrap()
+        .unwrap();
     assert_eq!(&back, m, "{v}");
 }
 
@@ -92,7 +101,10 @@ fn sib_msg_every_version_column() {
             _ => c2511,
         };
         let m = sib_lock(v);
-        assert_eq!(m.describe(), "FED_JOB_START job 67108865 (cluster 1, local 1)");
+        assert_eq!(
+            m.describe(),
+            "FED_JOB_START job 67108865 (cluster 1, local 1)"
+        );
         check(&Message::SibJobLock(m.clone()), v, &h(want));
         check(&Message::SibJobUnlock(m.clone()), v, &h(want));
         check(&Message::SibMsg(m), v, &h(want));
@@ -101,7 +113,9 @@ fn sib_msg_every_version_column() {
     let mut m = sib_lock(V::V22_05);
     m.data_type = MsgType::REQUEST_CANCEL_JOB_STEP;
     m.data_version = V::V22_05;
-    m.data = Some(slurm_codec::msg::RawBytes(Bytes::from_static(&[0xde, 0xad])));
+    m.data = Some(slurm_codec::msg::RawBytes(Bytes::from_static(&[
+        0xde, 0xad,
+    ])));
     let want = h("00000002 138d 2600 0000000000000003 04000001 00000001 00000000 000000006b02d07c 00000000 00000000 0005 00000002 6800 0001 dead");
     check(&Message::SibMsg(m), V::V22_05, &want);
 }
@@ -119,7 +133,12 @@ fn send_dep_every_version_column() {
             is_array: true,
             job_id: (v <= V::V25_05).then_some(job),
             job_name: s("j"),
-            step_id: (v >= V::V25_11).then_some(StepId { sluid: 7, job_id: job, step_id: NO_VAL, step_het_comp: NO_VAL }),
+            step_id: (v >= V::V25_11).then_some(StepId {
+                sluid: 7,
+                job_id: job,
+                step_id: NO_VAL,
+                step_het_comp: NO_VAL,
+            }),
             user_id: 1000,
         };
         let want = if v <= V::V25_05 {
@@ -147,7 +166,12 @@ fn update_origin_dep_every_version_column() {
                 singleton_bits: 0x3,
             }],
             job_id: (v <= V::V25_05).then_some(job),
-            step_id: (v >= V::V25_11).then_some(StepId { sluid: 0, job_id: job, step_id: NO_VAL, step_het_comp: NO_VAL }),
+            step_id: (v >= V::V25_11).then_some(StepId {
+                sluid: 0,
+                job_id: job,
+                step_id: NO_VAL,
+                step_het_comp: NO_VAL,
+            }),
         };
         let want = if v <= V::V25_05 {
             "00000001 fffffffe 0004 0002 00000001 00000000 04000005          0000000000000003 08000009"
@@ -165,7 +189,13 @@ fn assoc(v: V) -> AssocRec {
     AssocRec {
         accounting_list: SlurmList(Some(vec![AccountingRec {
             alloc_secs: 5,
-            tres_rec: TresRec { alloc_secs: 0, count: 0, id: 1, name: PackStr::NULL, tres_type: s("cpu") },
+            tres_rec: TresRec {
+                alloc_secs: 0,
+                count: 0,
+                id: 1,
+                name: PackStr::NULL,
+                tres_type: s("cpu"),
+            },
             id: 1,
             id_alt: (v >= V::V24_11).then_some(2),
             period_start: 0,
@@ -243,8 +273,13 @@ fn cluster_hex(v: V) -> String {
     let assoc_head = format!("00000001 {acct_rec} 00000005 726f6f7400 00000002 6100");
     let comment = if v >= V::V23_02 { "00000000" } else { "" };
     let flags = if v >= V::V24_05 { "00000010" } else { "0010" };
-    let grp = "00000001 00000000 00000000 00000000 ffffffff ffffffff ffffffff ffffffff 00000001 0000";
-    let lft_or_lineage = if v <= V::V23_02 { "00000001" } else { "00000002 2f00" };
+    let grp =
+        "00000001 00000000 00000000 00000000 ffffffff ffffffff ffffffff ffffffff 00000001 0000";
+    let lft_or_lineage = if v <= V::V23_02 {
+        "00000001"
+    } else {
+        "00000002 2f00"
+    };
     let max = "00000000 00000000 00000000 00000000 ffffffff ffffffff ffffffff ffffffff ffffffff";
     let tail = "00000000 00000000 00000000 ffffffff 00000001 00000002 3100";
     let rgt = if v <= V::V23_02 { "00000004" } else { "" };
@@ -263,8 +298,14 @@ fn cluster_hex(v: V) -> String {
 #[test]
 fn fed_info_every_version_column() {
     for v in V::MODERN {
-        let fed = FederationRec { name: s("f"), flags: 0, cluster_list: SlurmList(Some(vec![Some(cluster(v))])) };
-        let m = Message::FedInfoResponse(FedInfoResponse { federation: Some(fed) });
+        let fed = FederationRec {
+            name: s("f"),
+            flags: 0,
+            cluster_list: SlurmList(Some(vec![Some(cluster(v))])),
+        };
+        let m = Message::FedInfoResponse(FedInfoResponse {
+            federation: Some(fed),
+        });
         let want = format!("01 00000002 6600 00000000 00000001 {}", cluster_hex(v));
         check(&m, v, &h(&want));
         assert_eq!(m.summary(), "FED_INFO f: a#1 ACTIVE|DRAIN 10.0.0.1:6817");
@@ -275,8 +316,18 @@ fn fed_info_every_version_column() {
         assert_eq!(c["rpc_version"], v.to_string());
     }
     // 24.11+: a NULL slot is one 00 byte inside the list.
-    let fed = FederationRec { name: s("f"), flags: 0, cluster_list: SlurmList(Some(vec![None])) };
-    check(&Message::FedInfoResponse(FedInfoResponse { federation: Some(fed) }), V::V24_11, &h("01 00000002 6600 00000000 00000001 00"));
+    let fed = FederationRec {
+        name: s("f"),
+        flags: 0,
+        cluster_list: SlurmList(Some(vec![None])),
+    };
+    check(
+        &Message::FedInfoResponse(FedInfoResponse {
+            federation: Some(fed),
+        }),
+        V::V24_11,
+        &h("01 00000002 6600 00000000 00000001 00"),
+    );
 }
 
 #[test]
@@ -287,10 +338,17 @@ fn reroute_every_version_column() {
             working_cluster_rec: Some(Box::new(cluster(v))),
             stepmgr: (v >= V::V24_05).then(|| s("n2")),
         };
-        let stepmgr = if v >= V::V24_05 { "00000003 6e3200" } else { "" };
+        let stepmgr = if v >= V::V24_05 {
+            "00000003 6e3200"
+        } else {
+            ""
+        };
         let want = format!("01 {} {stepmgr}", cluster_hex(v));
         check(&Message::Reroute(m.clone()), v, &h(&want));
-        assert_eq!(Message::Reroute(m).summary(), "SLURM_REROUTE_MSG to a#1 ACTIVE|DRAIN 10.0.0.1:6817");
+        assert_eq!(
+            Message::Reroute(m).summary(),
+            "SLURM_REROUTE_MSG to a#1 ACTIVE|DRAIN 10.0.0.1:6817"
+        );
     }
 }
 
@@ -322,11 +380,18 @@ fn reservation_every_version_column() {
             qos: (v >= V::V25_11).then(|| s("q")),
             allowed_parts: (v >= V::V25_11).then_some(PackStr::NULL),
             node_inx: HexBitmap(Some((1, s("0x1")))),
-            core_spec: vec![CoreSpec { node_name: s("n1"), core_id: s("0-1") }],
+            core_spec: vec![CoreSpec {
+                node_name: s("n1"),
+                core_id: s("0-1"),
+            }],
         };
         let comment = if v >= V::V23_02 { "00000002 6300" } else { "" };
         let watts = if v <= V::V25_05 { "fffffffe" } else { "" };
-        let qos_parts = if v >= V::V25_11 { "00000002 7100 00000000" } else { "" };
+        let qos_parts = if v >= V::V25_11 {
+            "00000002 7100 00000000"
+        } else {
+            ""
+        };
         let want = format!(
             "00000001 000000006b02d30b \
              00000000 00000000 {comment} 00000002 000000006b02e823 00000000 0000000000008000 00000000 00000000 \
@@ -334,7 +399,10 @@ fn reservation_every_version_column() {
              00000006 6370753d3200 00000005 726f6f7400 00000000 {qos_parts} 00000001 00000004 30783100 \
              00000001 00000003 6e3100 00000004 302d3100"
         );
-        let m = Message::ReservationInfoResponse(ReservationInfoResponse { last_update: 0x6b02d30b, reservations: vec![rec] });
+        let m = Message::ReservationInfoResponse(ReservationInfoResponse {
+            last_update: 0x6b02d30b,
+            reservations: vec![rec],
+        });
         check(&m, v, &h(&want));
         assert_eq!(m.summary(), "RESERVATION_INFO 1 reservations: r");
     }
@@ -390,10 +458,17 @@ fn ctld_mult_spec_9_7_built_from_fields() {
     );
     check(&m, v, &h(&want));
     assert_eq!(h(&want).len() + 2, 0xaf); // L = 175 in the excerpt (msg_type included)
-    // Persist frame as in the excerpt.
+                                          // Persist frame as in the excerpt.
     let mut frame = h("000000af 1194");
     frame.extend(h(&want));
-    let f = Frame::decode(Bytes::from(frame.clone()), Framing::Persist { ns: Namespace::Slurm, version: Some(v) }).unwrap();
+    let f = Frame::decode(
+        Bytes::from(frame.clone()),
+        Framing::Persist {
+            ns: Namespace::Slurm,
+            version: Some(v),
+        },
+    )
+    .unwrap();
     assert!(f.message().is_some());
     assert_eq!(f.to_bytes(), frame);
 }
@@ -402,9 +477,23 @@ fn ctld_mult_spec_9_7_built_from_fields() {
 fn ctld_mult_response_spec_8_6() {
     let frame = h("00000014 1195 00000001 00000006 00000006 1f41 00000000");
     for version in [Some(V::V22_05), Some(V::V26_05), None] {
-        let f = Frame::decode(Bytes::from(frame.clone()), Framing::Persist { ns: Namespace::Slurm, version }).unwrap();
-        let Some(Message::CtldMultResponse(m)) = f.message() else { panic!("{:?}", f.body_error) };
-        assert_eq!(m.items[0].message(), Some(&Message::SlurmRc(SlurmRc { return_code: ReturnCode(0) })));
+        let f = Frame::decode(
+            Bytes::from(frame.clone()),
+            Framing::Persist {
+                ns: Namespace::Slurm,
+                version,
+            },
+        )
+        .unwrap();
+        let Some(Message::CtldMultResponse(m)) = f.message() else {
+            panic!("{:?}", f.body_error)
+        };
+        assert_eq!(
+            m.items[0].message(),
+            Some(&Message::SlurmRc(SlurmRc {
+                return_code: ReturnCode(0)
+            }))
+        );
         assert_eq!(f.to_bytes(), frame);
     }
 }
@@ -423,13 +512,19 @@ fn accounting_update_built_from_fields() {
                 tres_type: s("cpu"),
             }]))),
         },
-        UpdateObject { update_type: UpdateType(UpdateType::REMOVE_CLUSTER), objects: UpdateObjects::Nothing },
+        UpdateObject {
+            update_type: UpdateType(UpdateType::REMOVE_CLUSTER),
+            objects: UpdateObjects::Nothing,
+        },
     ]));
     let want = "00000002 0016 00000001 0000000000000000 0000000000000004 00000001 00000000 00000004 63707500 0010";
     for v in V::MODERN {
         check(&m, v, &h(want));
     }
-    assert_eq!(m.summary(), "ACCOUNTING_UPDATE [ADD_TRES×1, REMOVE_CLUSTER]");
+    assert_eq!(
+        m.summary(),
+        "ACCOUNTING_UPDATE [ADD_TRES×1, REMOVE_CLUSTER]"
+    );
 }
 
 // ------------------------------------------------------------------ error cases
@@ -445,8 +540,17 @@ fn persist(msg_type: u16, body: &[u8]) -> Bytes {
 fn normal(msg_type: u16, body: &[u8]) -> Bytes {
     let mut b = BytesMut::new();
     b.put_u32(0);
-    Header::new(V::V22_05, HeaderFlags(0), MsgType(msg_type), body.len() as u32).encode(&mut b);
-    AuthSection::Munge { credential: s("MUNGE:x:") }.encode(&mut b);
+    Header::new(
+        V::V22_05,
+        HeaderFlags(0),
+        MsgType(msg_type),
+        body.len() as u32,
+    )
+    .encode(&mut b);
+    AuthSection::Munge {
+        credential: s("MUNGE:x:"),
+    }
+    .encode(&mut b);
     b.put_slice(body);
     let len = (b.len() - 4) as u32;
     b[..4].copy_from_slice(&len.to_be_bytes());
@@ -464,30 +568,86 @@ fn raw_with_error(wire: Bytes, framing: Framing, offset: usize, kind: ErrorKind)
 
 #[test]
 fn short_long_and_unknown_bodies_stay_raw_with_typed_errors() {
-    let p22 = Framing::Persist { ns: Namespace::Slurm, version: Some(V::V22_05) };
+    let p22 = Framing::Persist {
+        ns: Namespace::Slurm,
+        version: Some(V::V22_05),
+    };
     // Body offsets in a persist frame start at 6 (u32 L + u16 msg_type).
-    raw_with_error(persist(8001, &[0, 0, 0]), p22, 6, ErrorKind::Truncated { needed: 4, available: 3 });
-    raw_with_error(persist(8001, &[0, 0, 0, 0, 9]), p22, 10, ErrorKind::TrailingBytes(1));
+    raw_with_error(
+        persist(8001, &[0, 0, 0]),
+        p22,
+        6,
+        ErrorKind::Truncated {
+            needed: 4,
+            available: 3,
+        },
+    );
+    raw_with_error(
+        persist(8001, &[0, 0, 0, 0, 9]),
+        p22,
+        10,
+        ErrorKind::TrailingBytes(1),
+    );
     raw_with_error(persist(1008, &[1]), p22, 6, ErrorKind::TrailingBytes(1));
 
     // Unknown sib_msg_type 13 at body offset 44 (22.05 layout).
     let mut sib = Vec::new();
     Message::SibJobLock(sib_lock(V::V22_05)).encode(&mut sib, V::V22_05);
     sib[45] = 13;
-    raw_with_error(persist(4503, &sib), p22, 6 + 44, ErrorKind::UnknownValue { field: "sib_msg_type", value: 13 });
+    raw_with_error(
+        persist(4503, &sib),
+        p22,
+        6 + 44,
+        ErrorKind::UnknownValue {
+            field: "sib_msg_type",
+            value: 13,
+        },
+    );
 
     // Normal frame: 16-byte header + munge section (4 + 4 + 9) = body at 4 + 33.
-    raw_with_error(normal(2049, &[0]), Framing::Normal, 37, ErrorKind::TrailingBytes(1));
-    raw_with_error(normal(2050, &[1, 0, 0]), Framing::Normal, 38, ErrorKind::Truncated { needed: 4, available: 2 });
-    raw_with_error(normal(2050, &[2]), Framing::Normal, 37, ErrorKind::UnknownValue { field: "federation_present", value: 2 });
+    raw_with_error(
+        normal(2049, &[0]),
+        Framing::Normal,
+        37,
+        ErrorKind::TrailingBytes(1),
+    );
+    raw_with_error(
+        normal(2050, &[1, 0, 0]),
+        Framing::Normal,
+        38,
+        ErrorKind::Truncated {
+            needed: 4,
+            available: 2,
+        },
+    );
+    raw_with_error(
+        normal(2050, &[2]),
+        Framing::Normal,
+        37,
+        ErrorKind::UnknownValue {
+            field: "federation_present",
+            value: 2,
+        },
+    );
 
     // Legacy FLURM's 2024 (4-byte body) vs Slurm's (8 bytes).
     let legacy = normal(2024, &[0, 0, 0, 0]);
-    raw_with_error(legacy, Framing::Normal, 37, ErrorKind::Truncated { needed: 8, available: 4 });
+    raw_with_error(
+        legacy,
+        Framing::Normal,
+        37,
+        ErrorKind::Truncated {
+            needed: 8,
+            available: 4,
+        },
+    );
     assert!(is_legacy_flurm_2024(&[0, 0, 0, 0]));
     let slurm = normal(2024, &[0; 8]);
     let f = Frame::decode(slurm.clone(), Framing::Normal).unwrap();
-    assert_eq!(f.message().unwrap().summary(), "REQUEST_RESERVATION_INFO last_update 0");
+    assert_eq!(
+        f.message().unwrap().summary(),
+        "REQUEST_RESERVATION_INFO last_update 0"
+    );
     assert!(!is_legacy_flurm_2024(&f.body_bytes()));
 }
 
@@ -504,19 +664,44 @@ fn bad_items_inside_ctld_mult_stay_raw_but_the_batch_is_typed() {
     body.put_slice(&sib);
     body.put_slice(&h("00000006 00000006 1f41 00000000"));
     let wire = persist(4500, &body);
-    let f = Frame::decode(wire.clone(), Framing::Persist { ns: Namespace::Slurm, version: Some(V::V22_05) }).unwrap();
-    let Some(Message::CtldMultRequest(m)) = f.message() else { panic!("{:?}", f.body_error) };
+    let f = Frame::decode(
+        wire.clone(),
+        Framing::Persist {
+            ns: Namespace::Slurm,
+            version: Some(V::V22_05),
+        },
+    )
+    .unwrap();
+    let Some(Message::CtldMultRequest(m)) = f.message() else {
+        panic!("{:?}", f.body_error)
+    };
     match &m.items[0].content {
-        ItemContent::Raw { msg_type: Some(t), error: Some(e), .. } => {
+        ItemContent::Raw {
+            msg_type: Some(t),
+            error: Some(e),
+            ..
+        } => {
             assert_eq!(*t, MsgType::REQUEST_SIB_MSG);
             // frame: 6, count 4, two sizes 8, item msg_type 2 → sib body at 20; type at +44.
-            assert_eq!((e.offset, &e.kind), (64, &ErrorKind::UnknownValue { field: "sib_msg_type", value: 200 }));
+            assert_eq!(
+                (e.offset, &e.kind),
+                (
+                    64,
+                    &ErrorKind::UnknownValue {
+                        field: "sib_msg_type",
+                        value: 200
+                    }
+                )
+            );
         }
         other => panic!("{other:?}"),
     }
     assert!(m.items[1].message().is_some());
     assert!(!f.message().unwrap().is_fully_typed());
-    assert_eq!(f.message().unwrap().summary(), "CTLD_MULT_MSG [REQUEST_SIB_MSG raw 54B, SLURM_RC 0]");
+    assert_eq!(
+        f.message().unwrap().summary(),
+        "CTLD_MULT_MSG [REQUEST_SIB_MSG raw 54B, SLURM_RC 0]"
+    );
     assert_eq!(f.to_bytes(), wire);
 }
 
@@ -531,12 +716,33 @@ fn strict_decoding_rejects_the_wrong_version() {
             let same_layout = match (packed, tried) {
                 (a, b) if a == b => true,
                 (a, b) => {
-                    let col = |v: V| if v == V::V22_05 { 0 } else if v == V::V23_02 { 1 } else if v <= V::V25_05 { 2 } else { 3 };
+                    let col = |v: V| {
+                        if v == V::V22_05 {
+                            0
+                        } else if v == V::V23_02 {
+                            1
+                        } else if v <= V::V25_05 {
+                            2
+                        } else {
+                            3
+                        }
+                    };
                     col(a) == col(b)
                 }
             };
-            let r = Message::decode(MsgType(4503), Namespace::Slurm, tried, Bytes::from(body.clone()), 0).unwrap();
-            assert_eq!(r.is_ok(), same_layout, "packed {packed} tried {tried}: {r:?}");
+            let r = Message::decode(
+                MsgType(4503),
+                Namespace::Slurm,
+                tried,
+                Bytes::from(body.clone()),
+                0,
+            )
+            .unwrap();
+            assert_eq!(
+                r.is_ok(),
+                same_layout,
+                "packed {packed} tried {tried}: {r:?}"
+            );
         }
     }
 }
@@ -552,7 +758,14 @@ fn unknown_version_persist_frame_roundtrips_at_newer_layouts() {
         let mut body = Vec::new();
         Message::SibJobLock(sib_lock(v)).encode(&mut body, v);
         let wire = persist(4503, &body);
-        let f = Frame::decode(wire.clone(), Framing::Persist { ns: Namespace::Slurm, version: None }).unwrap();
+        let f = Frame::decode(
+            wire.clone(),
+            Framing::Persist {
+                ns: Namespace::Slurm,
+                version: None,
+            },
+        )
+        .unwrap();
         assert!(f.message().is_some(), "{v}");
         assert_eq!(f.to_bytes(), wire, "{v}");
     }

@@ -26,8 +26,10 @@ fn version() -> impl Strategy<Value = ProtocolVersion> {
 fn addr() -> impl Strategy<Value = SlurmAddr> {
     prop_oneof![
         Just(SlurmAddr::UNSPEC),
-        (any::<[u8; 4]>(), any::<[u8; 2]>()).prop_map(|(raw, port_raw)| SlurmAddr::Inet { raw, port_raw }),
-        (any::<[u8; 16]>(), any::<[u8; 2]>()).prop_map(|(addr, port_raw)| SlurmAddr::Inet6 { addr, port_raw }),
+        (any::<[u8; 4]>(), any::<[u8; 2]>())
+            .prop_map(|(raw, port_raw)| SlurmAddr::Inet { raw, port_raw }),
+        (any::<[u8; 16]>(), any::<[u8; 2]>())
+            .prop_map(|(addr, port_raw)| SlurmAddr::Inet6 { addr, port_raw }),
     ]
 }
 
@@ -77,11 +79,16 @@ prop_compose! {
 fn auth() -> impl Strategy<Value = AuthSection> {
     prop_oneof![
         packstr().prop_map(|credential| AuthSection::Munge { credential }),
-        (any::<u32>(), any::<u32>(), packstr()).prop_map(|(uid, gid, hostname)| AuthSection::None { uid, gid, hostname }),
+        (any::<u32>(), any::<u32>(), packstr())
+            .prop_map(|(uid, gid, hostname)| AuthSection::None { uid, gid, hostname }),
         (packstr(), packstr()).prop_map(|(token, username)| AuthSection::Jwt { token, username }),
         packstr().prop_map(|token| AuthSection::Slurm { token }),
-        (200u32..1000, proptest::collection::vec(any::<u8>(), 0..16))
-            .prop_map(|(plugin_id, raw)| AuthSection::Unknown { plugin_id, raw: Bytes::from(raw) }),
+        (200u32..1000, proptest::collection::vec(any::<u8>(), 0..16)).prop_map(
+            |(plugin_id, raw)| AuthSection::Unknown {
+                plugin_id,
+                raw: Bytes::from(raw)
+            }
+        ),
     ]
 }
 
@@ -142,7 +149,12 @@ fn frame_built_from_fields_has_real_slurm_layout() {
     let cred = PackStr::from_text("MUNGE:abc:");
     let frame = Frame {
         head: FrameHead::Normal {
-            header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType::REQUEST_PING, 0),
+            header: Header::new(
+                ProtocolVersion::V22_05,
+                HeaderFlags(0),
+                MsgType::REQUEST_PING,
+                0,
+            ),
             auth: AuthSection::Munge { credential: cred },
         },
         body: Body::Raw(Bytes::new()),
@@ -152,7 +164,9 @@ fn frame_built_from_fields_has_real_slurm_layout() {
     };
     let wire = frame.to_bytes();
     let mut expected = vec![0, 0, 0, 16 + 4 + 4 + 11];
-    expected.extend_from_slice(&[0x26, 0x00, 0x00, 0x00, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expected.extend_from_slice(&[
+        0x26, 0x00, 0x00, 0x00, 0x03, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     expected.extend_from_slice(&[0, 0, 0, 101, 0, 0, 0, 11]);
     expected.extend_from_slice(b"MUNGE:abc:\0");
     assert_eq!(&wire[..], &expected[..]);
@@ -172,7 +186,22 @@ fn ret_list_entries_of_unmodelled_types_are_delimited_and_exact() {
     };
     for no_cred in [false, true] {
         let body = [0u8, 0, 0, 0];
-        let mut payload = vec![0x26, 0x00, 0x00, if no_cred { 0x40 } else { 0 }, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 3];
+        let mut payload = vec![
+            0x26,
+            0x00,
+            0x00,
+            if no_cred { 0x40 } else { 0 },
+            0x1f,
+            0x41,
+            0,
+            0,
+            0,
+            4,
+            0,
+            0,
+            0,
+            3,
+        ];
         // RESPONSE_ACCT_GATHER_UPDATE (1018) twice, RESPONSE_PING_SLURMD (1016) last.
         payload.extend(entry(1018, "n1", &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
         payload.extend(entry(1018, "n2", &[0; 17]));

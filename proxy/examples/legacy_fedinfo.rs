@@ -54,7 +54,8 @@ struct Args {
 }
 
 fn first_c2s(path: &PathBuf) -> Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let hex: String = text
         .lines()
         .find_map(|l| l.strip_prefix("c2s "))
@@ -78,40 +79,59 @@ fn main() -> Result<()> {
 
     let sock = Socket::new(Domain::for_address(a.to), Type::STREAM, None)?;
     if let Some(from) = a.from {
-        sock.bind(&SockAddr::from(SocketAddr::new(from, 0))).with_context(|| format!("binding {from}"))?;
+        sock.bind(&SockAddr::from(SocketAddr::new(from, 0)))
+            .with_context(|| format!("binding {from}"))?;
     }
-    sock.connect_timeout(&SockAddr::from(a.to), timeout).with_context(|| format!("connecting to {}", a.to))?;
+    sock.connect_timeout(&SockAddr::from(a.to), timeout)
+        .with_context(|| format!("connecting to {}", a.to))?;
     let mut s: TcpStream = sock.into();
     s.set_read_timeout(Some(timeout))?;
     s.write_all(&request)?;
 
     let mut prefix = [0u8; 4];
-    s.read_exact(&mut prefix).context("no reply (the connection closed or timed out before a frame)")?;
+    s.read_exact(&mut prefix)
+        .context("no reply (the connection closed or timed out before a frame)")?;
     let len = u32::from_be_bytes(prefix) as usize;
     if len > 1 << 20 {
         bail!("reply length prefix {len}: not a fed-info frame");
     }
     let mut raw = prefix.to_vec();
     raw.resize(4 + len, 0);
-    s.read_exact(&mut raw[4..]).context("reply frame truncated")?;
+    s.read_exact(&mut raw[4..])
+        .context("reply frame truncated")?;
 
-    let frame = Frame::decode_with(Bytes::from(raw), Framing::Normal, BodyDecoding::Observe).context("reply frame")?;
-    let FrameHead::Normal { header: h, auth } = &frame.head else { unreachable!("normal framing") };
+    let frame = Frame::decode_with(Bytes::from(raw), Framing::Normal, BodyDecoding::Observe)
+        .context("reply frame")?;
+    let FrameHead::Normal { header: h, auth } = &frame.head else {
+        unreachable!("normal framing")
+    };
     println!(
         "reply msg_type={} version=0x{:04x} flags=0x{:04x} body_len={}",
         h.msg_type.0, h.version.0, h.flags.0, h.body_length
     );
     if h.msg_type != LEGACY_RESPONSE_FED_INFO {
-        bail!("reply is msg_type {}, not the legacy RESPONSE_FED_INFO 2025", h.msg_type.0);
+        bail!(
+            "reply is msg_type {}, not the legacy RESPONSE_FED_INFO 2025",
+            h.msg_type.0
+        );
     }
     let body = frame.body_bytes();
     if let Some(sock) = &a.munge_socket {
-        let AuthSection::Munge { credential: PackStr(Some(c)) } = auth else {
+        let AuthSection::Munge {
+            credential: PackStr(Some(c)),
+        } = auth
+        else {
             bail!("reply has no MUNGE credential ({})", auth.label());
         };
-        let d = Munge::load(Some(sock))?.decode(c).context("reply credential does not verify")?;
+        let d = Munge::load(Some(sock))?
+            .decode(c)
+            .context("reply credential does not verify")?;
         let ok = body_hash::payload_matches(&d.payload, h.msg_type, &body);
-        println!("credential uid={} body_hash={}", d.uid, if ok { "ok" } else { "MISMATCH" });
+        println!(
+            "credential uid={} body_hash={}",
+            d.uid,
+            if ok { "ok" } else { "MISMATCH" }
+        );
         if !ok {
             bail!("the credential's payload is not the body hash of this 2025");
         }
@@ -123,7 +143,13 @@ fn main() -> Result<()> {
             println!("local_cluster {}", text(&f.local_cluster));
             for c in &f.clusters {
                 let state = text(&c.state.to_packstr());
-                println!("cluster {} {} {} {}", text(&c.name), text(&c.host), c.port, state);
+                println!(
+                    "cluster {} {} {} {}",
+                    text(&c.name),
+                    text(&c.host),
+                    c.port,
+                    state
+                );
             }
         }
     }

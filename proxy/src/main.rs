@@ -36,4 +36,3 @@ fn main() -> ExitCode {
         Command::Replay(args) => fedproxy::replay::main(args),
     }
 }
-

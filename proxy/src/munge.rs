@@ -40,8 +40,14 @@ type CtxDestroy = unsafe extern "C" fn(*mut c_void);
 type CtxSet = unsafe extern "C" fn(*mut c_void, c_int, ...) -> c_int;
 type CtxStrerror = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type Encode = unsafe extern "C" fn(*mut *mut c_char, *mut c_void, *const c_void, c_int) -> c_int;
-type Decode =
-    unsafe extern "C" fn(*const c_char, *mut c_void, *mut *mut c_void, *mut c_int, *mut u32, *mut u32) -> c_int;
+type Decode = unsafe extern "C" fn(
+    *const c_char,
+    *mut c_void,
+    *mut *mut c_void,
+    *mut c_int,
+    *mut u32,
+    *mut u32,
+) -> c_int;
 type Strerror = unsafe extern "C" fn(c_int) -> *const c_char;
 
 struct Lib {
@@ -97,7 +103,13 @@ pub struct Decoded {
 
 impl fmt::Debug for Decoded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Decoded {{ uid: {}, gid: {}, payload: {} bytes }}", self.uid, self.gid, self.payload.len())
+        write!(
+            f,
+            "Decoded {{ uid: {}, gid: {}, payload: {} bytes }}",
+            self.uid,
+            self.gid,
+            self.payload.len()
+        )
     }
 }
 
@@ -112,7 +124,10 @@ pub struct Munge {
 
 impl fmt::Debug for Munge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Munge").field("socket", &self.socket).field("ttl", &self.ttl).finish()
+        f.debug_struct("Munge")
+            .field("socket", &self.socket)
+            .field("ttl", &self.ttl)
+            .finish()
     }
 }
 
@@ -146,14 +161,15 @@ impl Munge {
     fn from_library(lib: libloading::Library, socket: Option<&Path>) -> Result<Munge, MungeError> {
         fn sym<T: Copy>(lib: &libloading::Library, name: &[u8]) -> Result<T, MungeError> {
             // SAFETY: the types above are the prototypes of munge.h (0.5.x).
-            unsafe { lib.get::<T>(name) }
-                .map(|s| *s)
-                .map_err(|e| MungeError::Unavailable(format!("{}: {e}", String::from_utf8_lossy(name))))
+            unsafe { lib.get::<T>(name) }.map(|s| *s).map_err(|e| {
+                MungeError::Unavailable(format!("{}: {e}", String::from_utf8_lossy(name)))
+            })
         }
         let socket = match socket {
             None => None,
             Some(p) => Some(
-                CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| MungeError::BadArgument("socket path with NUL"))?,
+                CString::new(p.as_os_str().as_encoded_bytes())
+                    .map_err(|_| MungeError::BadArgument("socket path with NUL"))?,
             ),
         };
         let lib = Lib {
@@ -166,7 +182,11 @@ impl Munge {
             strerror: sym(&lib, b"munge_strerror\0")?,
             _lib: lib,
         };
-        Ok(Munge { lib: Arc::new(lib), socket, ttl: None })
+        Ok(Munge {
+            lib: Arc::new(lib),
+            socket,
+            ttl: None,
+        })
     }
 
     /// Credentials minted from now on get this time-to-live (seconds) instead
@@ -180,7 +200,11 @@ impl Munge {
         // SAFETY: both return static or context-owned NUL-terminated strings.
         let msg = unsafe {
             let p = (self.lib.ctx_strerror)(ctx.ptr);
-            let p = if p.is_null() { (self.lib.strerror)(code) } else { p };
+            let p = if p.is_null() {
+                (self.lib.strerror)(code)
+            } else {
+                p
+            };
             if p.is_null() {
                 String::new()
             } else {
@@ -194,9 +218,15 @@ impl Munge {
         // SAFETY: plain constructor.
         let ptr = unsafe { (self.lib.ctx_create)() };
         if ptr.is_null() {
-            return Err(MungeError::Status { code: 5, message: "munge_ctx_create failed".into() });
+            return Err(MungeError::Status {
+                code: 5,
+                message: "munge_ctx_create failed".into(),
+            });
         }
-        let ctx = Ctx { lib: &self.lib, ptr };
+        let ctx = Ctx {
+            lib: &self.lib,
+            ptr,
+        };
         if let Some(s) = &self.socket {
             // SAFETY: MUNGE_OPT_SOCKET takes a `char *` (copied by libmunge).
             let rc = unsafe { (self.lib.ctx_set)(ctx.ptr, MUNGE_OPT_SOCKET, s.as_ptr()) };
@@ -209,11 +239,17 @@ impl Munge {
 
     /// Mints a credential carrying `payload`. `uid_restriction` = the only uid
     /// allowed to decode it (`None` = anyone). Returns the `MUNGE:…:` text.
-    pub fn encode(&self, payload: &[u8], uid_restriction: Option<u32>) -> Result<String, MungeError> {
+    pub fn encode(
+        &self,
+        payload: &[u8],
+        uid_restriction: Option<u32>,
+    ) -> Result<String, MungeError> {
         let ctx = self.ctx()?;
         if let Some(uid) = uid_restriction {
             // SAFETY: MUNGE_OPT_UID_RESTRICTION takes a uid_t (unsigned int).
-            let rc = unsafe { (self.lib.ctx_set)(ctx.ptr, MUNGE_OPT_UID_RESTRICTION, uid as std::ffi::c_uint) };
+            let rc = unsafe {
+                (self.lib.ctx_set)(ctx.ptr, MUNGE_OPT_UID_RESTRICTION, uid as std::ffi::c_uint)
+            };
             if rc != EMUNGE_SUCCESS {
                 return Err(self.status(&ctx, rc));
             }
@@ -225,7 +261,8 @@ impl Munge {
                 return Err(self.status(&ctx, rc));
             }
         }
-        let len = c_int::try_from(payload.len()).map_err(|_| MungeError::BadArgument("payload too long"))?;
+        let len = c_int::try_from(payload.len())
+            .map_err(|_| MungeError::BadArgument("payload too long"))?;
         let mut cred: *mut c_char = std::ptr::null_mut();
         // SAFETY: payload is valid for len bytes; cred receives a malloc'ed string.
         let rc = unsafe { (self.lib.encode)(&mut cred, ctx.ptr, payload.as_ptr().cast(), len) };
@@ -236,7 +273,9 @@ impl Munge {
             return Err(self.status(&ctx, rc));
         }
         // SAFETY: on success cred is a NUL-terminated string we own.
-        let out = unsafe { CStr::from_ptr(cred) }.to_string_lossy().into_owned();
+        let out = unsafe { CStr::from_ptr(cred) }
+            .to_string_lossy()
+            .into_owned();
         unsafe { free(cred.cast()) };
         Ok(out)
     }
@@ -251,7 +290,9 @@ impl Munge {
         let mut len: c_int = 0;
         let (mut uid, mut gid) = (u32::MAX, u32::MAX);
         // SAFETY: out-pointers are valid; buf receives a malloc'ed block (or NULL).
-        let rc = unsafe { (self.lib.decode)(c.as_ptr(), ctx.ptr, &mut buf, &mut len, &mut uid, &mut gid) };
+        let rc = unsafe {
+            (self.lib.decode)(c.as_ptr(), ctx.ptr, &mut buf, &mut len, &mut uid, &mut gid)
+        };
         let payload = if buf.is_null() || len <= 0 {
             Vec::new()
         } else {

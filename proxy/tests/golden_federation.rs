@@ -20,14 +20,24 @@ fn typed_federation_messages_match_the_golden_files() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut checked = 0;
     for dir in ["slurm-22.05", "spec-lab"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join("captures").join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root.join("captures").join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
-        for path in files.into_iter().filter(|p| p.extension().is_some_and(|x| x == "pcap")) {
+        for path in files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        {
             let name = path.file_stem().unwrap().to_string_lossy().to_string();
             let rel = format!("captures/{dir}/{name}.pcap");
             let mut lines = String::new();
             for c in replay_capture(read_capture(&path).unwrap()) {
-                for f in c.frames.iter().filter(|f| is_federation(f.frame.msg_type().0, c.kind.as_str())) {
+                for f in c
+                    .frames
+                    .iter()
+                    .filter(|f| is_federation(f.frame.msg_type().0, c.kind.as_str()))
+                {
                     let mut v = frame_json(&rel, &c, f);
                     v.as_object_mut().unwrap().remove("ts"); // capture time: irrelevant to decoding
                     lines.push_str(&v.to_string());
@@ -35,18 +45,26 @@ fn typed_federation_messages_match_the_golden_files() {
                     checked += 1;
                 }
             }
-            let golden = root.join("fixtures/golden").join(format!("{name}.fed.jsonl"));
+            let golden = root
+                .join("fixtures/golden")
+                .join(format!("{name}.fed.jsonl"));
             if update {
                 std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
                 std::fs::write(&golden, &lines).unwrap();
                 continue;
             }
-            let want = std::fs::read_to_string(&golden)
-                .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", golden.display()));
+            let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+                panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", golden.display())
+            });
             for (i, (got, want)) in lines.lines().zip(want.lines()).enumerate() {
                 assert_eq!(got, want, "{}: line {}", golden.display(), i + 1);
             }
-            assert_eq!(lines.lines().count(), want.lines().count(), "{}", golden.display());
+            assert_eq!(
+                lines.lines().count(),
+                want.lines().count(),
+                "{}",
+                golden.display()
+            );
         }
     }
     assert!(checked > 100, "only {checked} federation messages");

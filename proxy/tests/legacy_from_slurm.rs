@@ -11,13 +11,25 @@ use slurm_codec::legacy::{LegacyClusterState, LegacyFedInfoResponse};
 use slurm_codec::MsgType;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/legacy").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/legacy")
+        .join(name);
     let text: String = std::fs::read_to_string(p)
         .unwrap()
         .lines()
-        .map(|l| l.split('#').next().unwrap().chars().filter(|c| !c.is_whitespace()).collect::<String>())
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+        })
         .collect();
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -35,15 +47,38 @@ fn real_slurm_2050_becomes_the_legacy_2025_layout() {
     assert_eq!(h, fixture("2050_to_2025.header.hex"));
     assert_eq!(out.body.to_vec(), fixture("2050_to_2025.body.hex"));
     // And legacy's layout reads back to the same facts.
-    let LegacyFedInfoResponse::Record(r) = LegacyFedInfoResponse::decode_body(out.body.clone(), 0).unwrap() else {
+    let LegacyFedInfoResponse::Record(r) =
+        LegacyFedInfoResponse::decode_body(out.body.clone(), 0).unwrap()
+    else {
         panic!("record expected")
     };
-    let facts: Vec<_> = r.clusters.iter().map(|c| (c.name.text().unwrap(), c.host.text().unwrap(), c.port, c.state.clone())).collect();
+    let facts: Vec<_> = r
+        .clusters
+        .iter()
+        .map(|c| {
+            (
+                c.name.text().unwrap(),
+                c.host.text().unwrap(),
+                c.port,
+                c.state.clone(),
+            )
+        })
+        .collect();
     assert_eq!(
         facts,
         [
-            ("alpha".to_string(), "127.0.0.1".to_string(), 6817, LegacyClusterState::Up),
-            ("beta".to_string(), "127.0.0.1".to_string(), 7817, LegacyClusterState::Up),
+            (
+                "alpha".to_string(),
+                "127.0.0.1".to_string(),
+                6817,
+                LegacyClusterState::Up
+            ),
+            (
+                "beta".to_string(),
+                "127.0.0.1".to_string(),
+                7817,
+                LegacyClusterState::Up
+            ),
         ]
     );
 }

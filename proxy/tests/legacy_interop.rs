@@ -48,7 +48,12 @@ fn shared(munge: Munge, toml_text: &str) -> Arc<Shared> {
 async fn proxy(shared: Arc<Shared>, upstream: SocketAddr) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(serve_route(l, upstream, shared, Arc::new(ProbeLog::default())));
+    tokio::spawn(serve_route(
+        l,
+        upstream,
+        shared,
+        Arc::new(ProbeLog::default()),
+    ));
     addr
 }
 
@@ -63,11 +68,17 @@ cluster_unused = 0
 
 fn legacy_upstream_config() -> String {
     // The emulator listens on 127.0.0.1: the upstream is the legacy peer.
-    LEGACY_UPSTREAM.replace("cluster_unused = 0", "dialect = \"legacy-flurm\"\nfed_id = 1")
+    LEGACY_UPSTREAM.replace(
+        "cluster_unused = 0",
+        "dialect = \"legacy-flurm\"\nfed_id = 1",
+    )
 }
 
 fn count(s: &Shared, direction: &str, from: &str, to: &str) -> u64 {
-    s.metrics.translations.with_label_values(&[direction, from, to]).get()
+    s.metrics
+        .translations
+        .with_label_values(&[direction, from, to])
+        .get()
 }
 
 /// `scontrol` with a slurm.conf pointing at `port` and our munged.
@@ -95,7 +106,11 @@ fn scontrol(munged: &Munged, port: u16, args: &[&str]) -> (i32, String, String) 
     )
 }
 
-async fn scontrol_async(munged: &Munged, port: u16, args: &'static [&'static str]) -> (i32, String, String) {
+async fn scontrol_async(
+    munged: &Munged,
+    port: u16,
+    args: &'static [&'static str],
+) -> (i32, String, String) {
     // scontrol blocks; the proxy and emulator run on this runtime's other worker.
     tokio::task::block_in_place(|| scontrol(munged, port, args))
 }
@@ -110,7 +125,10 @@ fn munge_mints_and_verifies_with_uid_restriction_and_replay_detection() {
     let d = c.decode(cred.as_bytes()).unwrap();
     assert_eq!((d.uid, d.gid, d.payload.as_slice()), (0, 0, &payload[..]));
     // Same credential again: replayed.
-    assert_eq!(c.decode(cred.as_bytes()).unwrap_err().reason(), "credential_replayed");
+    assert_eq!(
+        c.decode(cred.as_bytes()).unwrap_err().reason(),
+        "credential_replayed"
+    );
     // Tampered: one base64 character changed.
     let fresh = c.encode(&payload, None).unwrap();
     let mut t = fresh.into_bytes();
@@ -118,14 +136,20 @@ fn munge_mints_and_verifies_with_uid_restriction_and_replay_detection() {
     assert!(c.decode(&t).is_err());
     // Restricted to another uid: root cannot decode it either.
     let r = c.encode(&payload, Some(4242)).unwrap();
-    assert_eq!(c.decode(r.as_bytes()).unwrap_err().reason(), "credential_unauthorized");
+    assert_eq!(
+        c.decode(r.as_bytes()).unwrap_err().reason(),
+        "credential_unauthorized"
+    );
     // A key of another cluster does not verify ours.
     let other = Munged::start();
     let mine = c.encode(&payload, None).unwrap();
     assert!(other.client().decode(mine.as_bytes()).is_err());
     // No munged on the socket: a typed error, not a panic.
     let none = Munge::load(Some(&m.dir.join("nope"))).unwrap();
-    assert!(matches!(none.encode(b"x", None), Err(MungeError::Status { .. })));
+    assert!(matches!(
+        none.encode(b"x", None),
+        Err(MungeError::Status { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,14 +162,33 @@ async fn scontrol_show_federation_through_fedproxy_to_legacy_flurm() {
     let (rc, out, err) = scontrol_async(&m, p.port(), &["show", "federation"]).await;
     assert_eq!(rc, 0, "stdout {out:?} stderr {err:?}");
     assert!(out.contains("Federation: fed1"), "{out}");
-    assert!(out.contains("Self:       legacy:flurm-head:6817 ID:1 FedState:ACTIVE Features:gpu"), "{out}");
-    assert!(out.contains("Sibling:    alpha:127.0.0.1:6817 ID:2 FedState:ACTIVE"), "{out}");
+    assert!(
+        out.contains("Self:       legacy:flurm-head:6817 ID:1 FedState:ACTIVE Features:gpu"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Sibling:    alpha:127.0.0.1:6817 ID:2 FedState:ACTIVE"),
+        "{out}"
+    );
     assert_eq!(count(&s, "to_legacy", "slurm_2049", "legacy_2024"), 1);
     assert_eq!(count(&s, "from_legacy", "legacy_2025", "slurm_2050"), 1);
-    assert_eq!(s.metrics.credentials_minted.with_label_values(&["2050"]).get(), 1);
+    assert_eq!(
+        s.metrics
+            .credentials_minted
+            .with_label_values(&["2050"])
+            .get(),
+        1
+    );
     // The legacy controller got exactly its own request encoder's frame.
     let got = emu.received.lock().unwrap().clone();
-    assert_eq!(got, vec![Bytes::from(capture_frames("legacy_fedinfo_populated.hex.txt")[0].1.clone())]);
+    assert_eq!(
+        got,
+        vec![Bytes::from(
+            capture_frames("legacy_fedinfo_populated.hex.txt")[0]
+                .1
+                .clone()
+        )]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,26 +210,57 @@ async fn zero_reply_means_no_federation_and_the_reservation_collision_passes_unt
     let got = emu.received.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     let f = Frame::decode(got[1].clone(), Framing::Normal).unwrap();
-    assert_eq!(classify_2024(&f), Kind2024::SlurmReservationInfo, "forwarded as scontrol sent it");
-    assert_eq!(s.metrics.passthrough.with_label_values(&["flurm", "slurm_2024"]).get(), 1);
-    assert_eq!(count(&s, "to_legacy", "slurm_2049", "legacy_2024"), 1, "only the 2049 was translated");
+    assert_eq!(
+        classify_2024(&f),
+        Kind2024::SlurmReservationInfo,
+        "forwarded as scontrol sent it"
+    );
+    assert_eq!(
+        s.metrics
+            .passthrough
+            .with_label_values(&["flurm", "slurm_2024"])
+            .get(),
+        1
+    );
+    assert_eq!(
+        count(&s, "to_legacy", "slurm_2049", "legacy_2024"),
+        1,
+        "only the 2049 was translated"
+    );
 }
 
 /// A Slurm 2049 with a credential minted by `m` over `payload`.
 fn slurm_2049(m: &Munge, payload: &[u8]) -> Vec<u8> {
-    let u = Unsigned { header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType(2049), 0), body: Bytes::new() };
+    let u = Unsigned {
+        header: Header::new(ProtocolVersion::V22_05, HeaderFlags(0), MsgType(2049), 0),
+        body: Bytes::new(),
+    };
     u.seal_munge(&m.encode(payload, None).unwrap()).to_vec()
 }
 
 fn assert_auth_error(reply: &[u8], m: &Munge) {
     let f = Frame::decode(Bytes::copy_from_slice(reply), Framing::Normal).unwrap();
     assert_eq!(f.msg_type(), MsgType(8001));
-    assert_eq!(&f.body_bytes()[..], &1007u32.to_be_bytes(), "SLURM_PROTOCOL_AUTHENTICATION_ERROR");
-    let FrameHead::Normal { auth: AuthSection::Munge { credential: PackStr(Some(c)) }, .. } = &f.head else {
+    assert_eq!(
+        &f.body_bytes()[..],
+        &1007u32.to_be_bytes(),
+        "SLURM_PROTOCOL_AUTHENTICATION_ERROR"
+    );
+    let FrameHead::Normal {
+        auth: AuthSection::Munge {
+            credential: PackStr(Some(c)),
+        },
+        ..
+    } = &f.head
+    else {
         panic!("reply without credential")
     };
     let d = m.decode(c).unwrap();
-    assert!(body_hash::payload_matches(&d.payload, MsgType(8001), &f.body_bytes()));
+    assert!(body_hash::payload_matches(
+        &d.payload,
+        MsgType(8001),
+        &f.body_bytes()
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,8 +283,17 @@ async fn tampered_or_mismatched_credentials_are_refused_with_the_auth_error() {
     let foreign = slurm_2049(&other.client(), &body_hash::k12_payload(MsgType(2049), &[]));
     assert_auth_error(&exchange(p, &foreign).await, &c);
 
-    assert!(emu.received.lock().unwrap().is_empty(), "nothing reached the legacy controller");
-    assert_eq!(s.metrics.refusals.with_label_values(&["flurm", "body_hash_mismatch"]).get(), 1);
+    assert!(
+        emu.received.lock().unwrap().is_empty(),
+        "nothing reached the legacy controller"
+    );
+    assert_eq!(
+        s.metrics
+            .refusals
+            .with_label_values(&["flurm", "body_hash_mismatch"])
+            .get(),
+        1
+    );
     let total: u64 = ["credential_invalid", "munge_error"]
         .iter()
         .map(|r| s.metrics.refusals.with_label_values(&["flurm", r]).get())
@@ -223,7 +306,13 @@ async fn tampered_or_mismatched_credentials_are_refused_with_the_auth_error() {
     let p2 = proxy(s.clone(), unsigned_emu.addr).await;
     let good = slurm_2049(&c, &body_hash::k12_payload(MsgType(2049), &[]));
     assert_auth_error(&exchange(p2, &good).await, &c);
-    assert_eq!(s.metrics.refusals.with_label_values(&["flurm", "empty_credential"]).get(), 1);
+    assert_eq!(
+        s.metrics
+            .refusals
+            .with_label_values(&["flurm", "empty_credential"])
+            .get(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,13 +330,22 @@ async fn frames_from_non_legacy_peers_are_never_translated() {
     // The 2024 arrived byte for byte, and the 2025 came back as the peer sent it.
     assert_eq!(emu.received.lock().unwrap()[0][..], legacy_2024[..]);
     let f = Frame::decode(Bytes::from(reply), Framing::Normal).unwrap();
-    assert_eq!((f.msg_type(), f.body_bytes().to_vec()), (MsgType(2025), vec![0; 12]));
+    assert_eq!(
+        (f.msg_type(), f.body_bytes().to_vec()),
+        (MsgType(2025), vec![0; 12])
+    );
     let total: u64 = fedproxy::legacy::metrics::TRANSLATIONS
         .iter()
         .map(|(d, a, b)| count(&s, d, a, b))
         .sum();
     assert_eq!(total, 0);
-    assert_eq!(s.metrics.credentials_minted.with_label_values(&["2050"]).get(), 0);
+    assert_eq!(
+        s.metrics
+            .credentials_minted
+            .with_label_values(&["2050"])
+            .get(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,15 +360,22 @@ async fn legacy_http_probes_are_counted_and_passed_through() {
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             let mut b = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut b).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut b)
+                .await
+                .unwrap();
             seen2.lock().await.push(b);
         }
     });
     let s = shared(m.client(), &legacy_upstream_config());
     let p = proxy(s.clone(), up).await;
-    for (_, req) in capture_frames("legacy_http_probe.hex.txt").into_iter().chain(capture_frames("legacy_http_probe_httpc.hex.txt")) {
+    for (_, req) in capture_frames("legacy_http_probe.hex.txt")
+        .into_iter()
+        .chain(capture_frames("legacy_http_probe_httpc.hex.txt"))
+    {
         let mut c = tokio::net::TcpStream::connect(p).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut c, &req).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut c, &req)
+            .await
+            .unwrap();
         tokio::io::AsyncWriteExt::shutdown(&mut c).await.unwrap();
         let mut sink = Vec::new();
         let _ = tokio::io::AsyncReadExt::read_to_end(&mut c, &mut sink).await;
@@ -278,9 +383,24 @@ async fn legacy_http_probes_are_counted_and_passed_through() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let seen = seen.lock().await;
     assert_eq!(seen.len(), 4);
-    assert!(seen.iter().all(|b| b.starts_with(b"GET /api/v1/")), "passed through unchanged");
-    assert_eq!(s.metrics.http_probes.with_label_values(&["flurm", "/api/v1/health"]).get(), 2);
-    assert_eq!(s.metrics.http_probes.with_label_values(&["flurm", "/api/v1/cluster/stats"]).get(), 2);
+    assert!(
+        seen.iter().all(|b| b.starts_with(b"GET /api/v1/")),
+        "passed through unchanged"
+    );
+    assert_eq!(
+        s.metrics
+            .http_probes
+            .with_label_values(&["flurm", "/api/v1/health"])
+            .get(),
+        2
+    );
+    assert_eq!(
+        s.metrics
+            .http_probes
+            .with_label_values(&["flurm", "/api/v1/cluster/stats"])
+            .get(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,35 +416,86 @@ async fn legacy_2024_through_fedproxy_to_a_real_slurmctld_gets_a_legacy_2025() {
     let legacy = std::net::IpAddr::from([127, 0, 0, 2]);
     let req = capture_frames("legacy_fedinfo_zero.hex.txt")[0].1.clone();
     let reply = exchange_from(legacy, p, &req).await;
-    assert!(!reply.is_empty(), "slurmctld accepted the minted 2049: {}", ctld.log());
+    assert!(
+        !reply.is_empty(),
+        "slurmctld accepted the minted 2049: {}",
+        ctld.log()
+    );
     let f = Frame::decode(Bytes::from(reply), Framing::Normal).unwrap();
     let h = f.header().unwrap();
-    assert_eq!((h.version, h.msg_type, h.flags.0), (ProtocolVersion::V22_05, MsgType(2025), 0), "legacy framing");
+    assert_eq!(
+        (h.version, h.msg_type, h.flags.0),
+        (ProtocolVersion::V22_05, MsgType(2025), 0),
+        "legacy framing"
+    );
     // This slurmctld has no slurmdbd, so no federation: `scontrol show federation`
     // on it prints nothing, and the legacy answer is legacy's own "nothing" (12 zeros).
     let (rc, out, _) = tokio::task::block_in_place(|| {
-        let o = Command::new("scontrol").args(["show", "federation"]).env("SLURM_CONF", &ctld.conf).output().unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), ())
+        let o = Command::new("scontrol")
+            .args(["show", "federation"])
+            .env("SLURM_CONF", &ctld.conf)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            (),
+        )
     });
     assert_eq!((rc, out.as_str()), (Some(0), ""));
     assert_eq!(f.body_bytes().to_vec(), vec![0u8; 12]);
     // The legacy reply is signed for its new body and number.
-    let FrameHead::Normal { auth: AuthSection::Munge { credential: PackStr(Some(c)) }, .. } = &f.head else { panic!() };
+    let FrameHead::Normal {
+        auth: AuthSection::Munge {
+            credential: PackStr(Some(c)),
+        },
+        ..
+    } = &f.head
+    else {
+        panic!()
+    };
     let d = m.client().decode(c).unwrap();
-    assert!(body_hash::payload_matches(&d.payload, MsgType(2025), &f.body_bytes()));
+    assert!(body_hash::payload_matches(
+        &d.payload,
+        MsgType(2025),
+        &f.body_bytes()
+    ));
     assert_eq!(count(&s, "from_legacy", "legacy_2024", "slurm_2049"), 1);
     assert_eq!(count(&s, "to_legacy", "slurm_2050", "legacy_2025"), 1);
 
     // An unsigned legacy frame of another type would need minting: passed untouched, counted.
-    let other = capture_frames("legacy_federation_codecs.hex.txt")[2].1.clone(); // 2034, no auth
+    let other = capture_frames("legacy_federation_codecs.hex.txt")[2]
+        .1
+        .clone(); // 2034, no auth
     let r = exchange_from(legacy, p, &other).await;
-    assert!(r.is_empty(), "slurmctld drops an unauthenticated frame without reply");
-    assert_eq!(s.metrics.passthrough.with_label_values(&["flurm-in", "unsigned_other_type"]).get(), 1);
+    assert!(
+        r.is_empty(),
+        "slurmctld drops an unauthenticated frame without reply"
+    );
+    assert_eq!(
+        s.metrics
+            .passthrough
+            .with_label_values(&["flurm-in", "unsigned_other_type"])
+            .get(),
+        1
+    );
     // The genuine Slurm 2024 (captured, expired credential) from the legacy address: untouched.
-    let collision = capture_frames("legacy_reservation_collision.hex.txt")[0].1.clone();
+    let collision = capture_frames("legacy_reservation_collision.hex.txt")[0]
+        .1
+        .clone();
     let _ = exchange_from(legacy, p, &collision).await;
-    assert_eq!(s.metrics.passthrough.with_label_values(&["flurm-in", "slurm_2024"]).get(), 1);
-    assert_eq!(count(&s, "from_legacy", "legacy_2024", "slurm_2049"), 1, "still only the one translation");
+    assert_eq!(
+        s.metrics
+            .passthrough
+            .with_label_values(&["flurm-in", "slurm_2024"])
+            .get(),
+        1
+    );
+    assert_eq!(
+        count(&s, "from_legacy", "legacy_2024", "slurm_2049"),
+        1,
+        "still only the one translation"
+    );
 }
 
 /// The daemon itself (`fedproxy run`): a `[[route]]` to the legacy controller and
@@ -347,7 +518,10 @@ async fn fedproxy_run_translates_for_a_configured_legacy_peer() {
     let addr = proxy.listener_addr("to-flurm").unwrap();
     let (rc, out, err) = scontrol_async(&m, addr.port(), &["show", "federation"]).await;
     assert_eq!(rc, 0, "{err}");
-    assert!(out.contains("Self:       legacy:flurm-head:6817 ID:1 FedState:ACTIVE"), "{out}");
+    assert!(
+        out.contains("Self:       legacy:flurm-head:6817 ID:1 FedState:ACTIVE"),
+        "{out}"
+    );
     let text = proxy.metrics().render();
     assert!(
         text.contains(r#"fedproxy_legacy_translations_total{direction="from_legacy",from="legacy_2025",to="slurm_2050"} 1"#),
@@ -360,10 +534,17 @@ async fn fedproxy_run_translates_for_a_configured_legacy_peer() {
 
 /// `fedproxy_messages_total{direction,msg_type}` summed over `conn_kind`.
 fn messages(m: &fedproxy::run::Metrics, dir: &str, msg_type: &str) -> u64 {
-    ["unknown", "oneshot", "fed_persist", "dbd_persist", "other_persist", "http"]
-        .iter()
-        .map(|k| m.messages.with_label_values(&[dir, msg_type, k]).get())
-        .sum()
+    [
+        "unknown",
+        "oneshot",
+        "fed_persist",
+        "dbd_persist",
+        "other_persist",
+        "http",
+    ]
+    .iter()
+    .map(|k| m.messages.with_label_values(&[dir, msg_type, k]).get())
+    .sum()
 }
 
 /// The sum of a metric family's samples whose line starts with `prefix`.
@@ -377,7 +558,9 @@ fn sum(text: &str, prefix: &str) -> u64 {
 /// Waits (at most 5 s) until `listener` has closed `n` legacy connections: the
 /// proxy finishes a connection just after the client has read its end.
 async fn legacy_closed(m: &fedproxy::run::Metrics, listener: &str, n: u64) -> u64 {
-    let c = m.connections_closed.with_label_values(&[listener, "legacy"]);
+    let c = m
+        .connections_closed
+        .with_label_values(&[listener, "legacy"]);
     for _ in 0..100 {
         if c.get() >= n {
             break;
@@ -425,15 +608,34 @@ async fn fedproxy_run_counts_messages_and_decode_errors_on_connections_to_a_lega
     assert_eq!(messages(mx, "c2s", "REQUEST_FED_INFO"), 1, "{text}");
     assert_eq!(messages(mx, "s2c", "RESPONSE_FED_INFO"), 1, "{text}");
     assert_eq!(messages(mx, "c2s", "REQUEST_RESERVATION_INFO"), 1, "{text}");
-    assert_eq!(messages(mx, "s2c", "RESPONSE_RESERVATION_INFO"), 1, "{text}");
+    assert_eq!(
+        messages(mx, "s2c", "RESPONSE_RESERVATION_INFO"),
+        1,
+        "{text}"
+    );
     assert!(
         text.contains(r#"fedproxy_rpc_duration_seconds_count{msg_type="REQUEST_FED_INFO"} 1"#),
         "{text}"
     );
-    assert_eq!(sum(&text, r#"fedproxy_decode_errors_total{direction="c2s""#), 1, "{text}");
-    assert_eq!(sum(&text, r#"fedproxy_decode_errors_total{direction="s2c""#), 0, "{text}");
-    assert_eq!(sum(&text, "fedproxy_legacy_http_probes_total{"), 1, "{text}");
-    assert!(text.contains(r#"fedproxy_legacy_http_probes_total{path="/api/v1/health",peer="flurm"} 1"#), "{text}");
+    assert_eq!(
+        sum(&text, r#"fedproxy_decode_errors_total{direction="c2s""#),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, r#"fedproxy_decode_errors_total{direction="s2c""#),
+        0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, "fedproxy_legacy_http_probes_total{"),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"fedproxy_legacy_http_probes_total{path="/api/v1/health",peer="flurm"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"fedproxy_legacy_translations_total{direction="from_legacy",from="legacy_2025",to="slurm_2050"} 1"#));
     proxy.start_drain();
     proxy.shutdown().await;
@@ -456,7 +658,9 @@ async fn fedproxy_run_counts_the_slurm_side_of_a_legacy_peer_calling_in() {
     .unwrap();
     let proxy = fedproxy::run::Proxy::start(cfg).await.unwrap();
     let addr = proxy.listener_addr("from-flurm").unwrap();
-    let req = capture_frames("legacy_fedinfo_populated.hex.txt")[0].1.clone();
+    let req = capture_frames("legacy_fedinfo_populated.hex.txt")[0]
+        .1
+        .clone();
     let reply = exchange_from(std::net::IpAddr::from([127, 0, 0, 2]), addr, &req).await;
     let f = Frame::decode(Bytes::from(reply), Framing::Normal).expect(&ctld.log());
     assert_eq!(f.msg_type(), MsgType(2025));
@@ -467,7 +671,11 @@ async fn fedproxy_run_counts_the_slurm_side_of_a_legacy_peer_calling_in() {
     assert_eq!(messages(mx, "c2s", "REQUEST_FED_INFO"), 1, "{text}");
     assert_eq!(messages(mx, "s2c", "RESPONSE_FED_INFO"), 1, "{text}");
     assert_eq!(messages(mx, "c2s", "REQUEST_RESERVATION_INFO"), 0, "{text}");
-    assert_eq!(messages(mx, "s2c", "RESPONSE_RESERVATION_INFO"), 0, "{text}");
+    assert_eq!(
+        messages(mx, "s2c", "RESPONSE_RESERVATION_INFO"),
+        0,
+        "{text}"
+    );
     assert_eq!(sum(&text, "fedproxy_decode_errors_total{"), 0, "{text}");
     proxy.start_drain();
     proxy.shutdown().await;

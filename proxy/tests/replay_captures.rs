@@ -12,7 +12,9 @@ use slurm_codec::conn::{ConnConfig, ConnEvent, Connection, StreamStart};
 use slurm_codec::frame::Frame;
 
 fn captures(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../captures")
+        .join(dir);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())
@@ -24,7 +26,10 @@ fn captures(dir: &str) -> Vec<PathBuf> {
 }
 
 fn all_captures() -> Vec<PathBuf> {
-    ["slurm-22.05", "legacy-flurm", "spec-lab"].iter().flat_map(|d| captures(d)).collect()
+    ["slurm-22.05", "legacy-flurm", "spec-lab"]
+        .iter()
+        .flat_map(|d| captures(d))
+        .collect()
 }
 
 fn replay(path: &Path) -> Vec<ReplayedConnection> {
@@ -36,10 +41,22 @@ fn every_captured_frame_roundtrips_exactly() {
     let mut frames = 0;
     for path in all_captures() {
         for c in replay(&path) {
-            assert!(c.errors.is_empty(), "{}: conn {}: {:?}", path.display(), c.id, c.errors);
+            assert!(
+                c.errors.is_empty(),
+                "{}: conn {}: {:?}",
+                path.display(),
+                c.id,
+                c.errors
+            );
             assert_eq!(c.incomplete_bytes, 0, "{}: conn {}", path.display(), c.id);
             for f in &c.frames {
-                assert!(f.exact, "{}: conn {} frame at {} not exact", path.display(), c.id, f.stream_offset);
+                assert!(
+                    f.exact,
+                    "{}: conn {} frame at {} not exact",
+                    path.display(),
+                    c.id,
+                    f.stream_offset
+                );
                 frames += 1;
             }
         }
@@ -64,7 +81,10 @@ fn expected_counts(decode_txt: &Path) -> (usize, BTreeMap<u16, usize>) {
         }
         if inside {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            counts.insert(cols[0].parse().unwrap(), cols[cols.len() - 1].parse().unwrap());
+            counts.insert(
+                cols[0].parse().unwrap(),
+                cols[cols.len() - 1].parse().unwrap(),
+            );
         }
     }
     (conns, counts)
@@ -87,13 +107,28 @@ fn message_counts_match_the_labs_decode_txt() {
 #[test]
 fn federation_connections_are_recognised_without_their_handshake() {
     // fed_submit's alpha -> beta federation connection was opened before the capture.
-    let conns = replay(&captures("slurm-22.05").into_iter().find(|p| p.ends_with("fed_submit.pcap")).unwrap());
-    let fed: Vec<_> = conns.iter().filter(|c| c.kind == slurm_codec::conn::ConnKind::FedPersist).collect();
+    let conns = replay(
+        &captures("slurm-22.05")
+            .into_iter()
+            .find(|p| p.ends_with("fed_submit.pcap"))
+            .unwrap(),
+    );
+    let fed: Vec<_> = conns
+        .iter()
+        .filter(|c| c.kind == slurm_codec::conn::ConnKind::FedPersist)
+        .collect();
     assert!(!fed.is_empty());
     for c in fed {
         assert!(!c.saw_syn);
-        assert_eq!(c.server.port(), 7817, "the client side is told from the content");
-        assert!(c.frames.iter().all(|f| f.frame.framing_kind() == slurm_codec::frame::FramingKind::Persist));
+        assert_eq!(
+            c.server.port(),
+            7817,
+            "the client side is told from the content"
+        );
+        assert!(c
+            .frames
+            .iter()
+            .all(|f| f.frame.framing_kind() == slurm_codec::frame::FramingKind::Persist));
     }
 }
 
@@ -139,8 +174,15 @@ fn a_stream_fed_one_byte_at_a_time_decodes_like_one_fed_whole() {
     for path in all_captures() {
         let cap = read_capture(&path).unwrap();
         for c in &cap.connections {
-            let start = if c.saw_syn { StreamStart::Beginning } else { StreamStart::MidStream };
-            let cfg = ConnConfig { start, ..ConnConfig::default() };
+            let start = if c.saw_syn {
+                StreamStart::Beginning
+            } else {
+                StreamStart::MidStream
+            };
+            let cfg = ConnConfig {
+                start,
+                ..ConnConfig::default()
+            };
             let (mut whole, mut bytewise) = (Connection::new(cfg), Connection::new(cfg));
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for s in &c.segments {

@@ -12,20 +12,32 @@ async fn every_captured_connection_passes_through_the_proxy_unchanged_and_counte
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures");
     let mut captures = Vec::new();
     for dir in ["slurm-22.05", "legacy-flurm", "spec-lab"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
-        for f in files.into_iter().filter(|p| p.extension().is_some_and(|x| x == "pcap")) {
+        for f in files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        {
             let mut cap = read_capture(&f).unwrap();
             let conns = replay_connections(&mut cap);
             captures.push((cap, conns));
         }
     }
-    let pairs: Vec<_> = captures.iter().flat_map(|(cap, conns)| cap.connections.iter().zip(conns.iter())).collect();
+    let pairs: Vec<_> = captures
+        .iter()
+        .flat_map(|(cap, conns)| cap.connections.iter().zip(conns.iter()))
+        .collect();
     let report = live::play(&pairs).await.unwrap();
     assert_eq!(report.connections, 217);
     assert!(report.mismatches.is_empty(), "{:#?}", report.mismatches);
     assert_eq!(report.decode_errors, 0);
     assert_eq!(report.proxy_counts, report.offline_counts);
     assert_eq!(report.offline_counts.values().sum::<u64>(), 521);
-    assert!(report.proxy_counts["REQUEST_PERSIST_INIT"] > 0 && report.proxy_counts["REQUEST_CTLD_MULT_MSG"] > 0);
+    assert!(
+        report.proxy_counts["REQUEST_PERSIST_INIT"] > 0
+            && report.proxy_counts["REQUEST_CTLD_MULT_MSG"] > 0
+    );
 }

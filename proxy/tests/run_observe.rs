@@ -435,7 +435,9 @@ async fn oversized_frames_are_relayed_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_on_the_slurm_port_is_relayed_and_counted_as_http() {
     let proxy = start_route(echo_server().await, "").await;
-    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+    let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+        .await
+        .unwrap();
     let req = b"GET /openapi/v3 HTTP/1.1\r\nHost: ctld\r\n\r\n";
     c.write_all(req).await.unwrap();
     c.shutdown().await.unwrap();
@@ -443,11 +445,23 @@ async fn http_on_the_slurm_port_is_relayed_and_counted_as_http() {
     c.read_to_end(&mut back).await.unwrap();
     assert_eq!(back, req);
     let text = wait_closed(&proxy, 1).await;
-    assert_eq!(metric(&text, "fedproxy_connections_closed_total", &[("conn_kind", "http")]), 1.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_connections_closed_total",
+            &[("conn_kind", "http")]
+        ),
+        1.0,
+        "{text}"
+    );
     assert_eq!(metric(&text, "fedproxy_messages_total", &[]), 0.0);
     // Counted as a (possible) legacy FLURM probe although no legacy peer is configured.
     assert_eq!(
-        metric(&text, "fedproxy_legacy_http_probes_total", &[("peer", "unconfigured"), ("path", "other")]),
+        metric(
+            &text,
+            "fedproxy_legacy_http_probes_total",
+            &[("peer", "unconfigured"), ("path", "other")]
+        ),
         1.0,
         "{text}"
     );
@@ -457,7 +471,9 @@ async fn http_on_the_slurm_port_is_relayed_and_counted_as_http() {
 async fn legacy_flurm_health_probes_are_counted_by_path_without_any_legacy_config() {
     let proxy = start_route(echo_server().await, "").await;
     for path in ["/api/v1/health", "/api/v1/cluster/stats", "/api/v1/health"] {
-        let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap()).await.unwrap();
+        let mut c = TcpStream::connect(proxy.listener_addr("r").unwrap())
+            .await
+            .unwrap();
         let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:6817\r\n\r\n");
         c.write_all(req.as_bytes()).await.unwrap();
         c.shutdown().await.unwrap();
@@ -469,7 +485,13 @@ async fn legacy_flurm_health_probes_are_counted_by_path_without_any_legacy_confi
         metric(t, "fedproxy_legacy_http_probes_total", &[]) == 3.0
     })
     .await;
-    let probes = |path| metric(&text, "fedproxy_legacy_http_probes_total", &[("peer", "unconfigured"), ("path", path)]);
+    let probes = |path| {
+        metric(
+            &text,
+            "fedproxy_legacy_http_probes_total",
+            &[("peer", "unconfigured"), ("path", path)],
+        )
+    };
     assert_eq!(probes("/api/v1/health"), 2.0, "{text}");
     assert_eq!(probes("/api/v1/cluster/stats"), 1.0, "{text}");
 }

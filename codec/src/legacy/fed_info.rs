@@ -145,8 +145,14 @@ impl LegacyFederation {
         if (n as usize).saturating_mul(MIN_CLUSTER_LEN) > r.remaining() {
             return Err(DecodeError::new(at, ErrorKind::BadCount(n)));
         }
-        let clusters = (0..n).map(|_| LegacyCluster::decode(r)).collect::<Result<_>>()?;
-        Ok(LegacyFederation { federation_name, local_cluster, clusters })
+        let clusters = (0..n)
+            .map(|_| LegacyCluster::decode(r))
+            .collect::<Result<_>>()?;
+        Ok(LegacyFederation {
+            federation_name,
+            local_cluster,
+            clusters,
+        })
     }
 
     pub fn encode(&self, w: &mut impl BufMut) {
@@ -200,12 +206,16 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// The doc's §3.4 fixture body: fed "fed1", local "clusterA", one cluster
     /// (clusterA, h1, 6817, up, 1, [gpu], [batch]).
-    const DOC_FIXTURE: &str = "00000005 6665643100 00000009 636c75737465724100 00000001 00000009 636c75737465724100
+    const DOC_FIXTURE: &str =
+        "00000005 6665643100 00000009 636c75737465724100 00000001 00000009 636c75737465724100
         00000003 683100 00001aa1 00000003 757000 00000001 00000001 00000004 67707500 00000001
         00000006 626174636800";
 
@@ -239,11 +249,20 @@ mod tests {
 
     #[test]
     fn bad_counts_and_trailing_bytes_are_typed_errors() {
-        let e = LegacyFedInfoResponse::decode_body(Bytes::from(hex("00000000 00000000 7fffffff")), 40).unwrap_err();
+        let e =
+            LegacyFedInfoResponse::decode_body(Bytes::from(hex("00000000 00000000 7fffffff")), 40)
+                .unwrap_err();
         assert_eq!((e.offset, e.reason()), (48, "bad_count"));
-        let e = LegacyFedInfoResponse::decode_body(Bytes::from(hex("00000000 00000000 00000000 00")), 0).unwrap_err();
+        let e = LegacyFedInfoResponse::decode_body(
+            Bytes::from(hex("00000000 00000000 00000000 00")),
+            0,
+        )
+        .unwrap_err();
         assert_eq!(e.reason(), "trailing_bytes");
-        let e = LegacyFedInfoRequest::decode(&mut Reader::new(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0]))).unwrap_err();
+        let e = LegacyFedInfoRequest::decode(&mut Reader::new(Bytes::from_static(&[
+            0, 0, 0, 0, 0, 0, 0, 0,
+        ])))
+        .unwrap_err();
         assert_eq!(e.reason(), "trailing_bytes");
     }
 
@@ -253,6 +272,9 @@ mod tests {
         let st = LegacyClusterState::from_packstr(&s);
         assert_eq!(st, LegacyClusterState::Other(s.clone()));
         assert_eq!(st.to_packstr(), s);
-        assert_eq!(LegacyClusterState::from_packstr(&PackStr::from_text("drain")), LegacyClusterState::Drain);
+        assert_eq!(
+            LegacyClusterState::from_packstr(&PackStr::from_text("drain")),
+            LegacyClusterState::Drain
+        );
     }
 }

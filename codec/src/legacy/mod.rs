@@ -27,7 +27,10 @@ use crate::header::Header;
 use crate::msg_type::MsgType;
 use crate::version::ProtocolVersion;
 
-pub use fed_info::{LegacyCluster, LegacyClusterState, LegacyFedInfoRequest, LegacyFedInfoResponse, LegacyFederation};
+pub use fed_info::{
+    LegacyCluster, LegacyClusterState, LegacyFedInfoRequest, LegacyFedInfoResponse,
+    LegacyFederation,
+};
 
 /// The only header version legacy FLURM writes (0x2600, no negotiation).
 pub const LEGACY_VERSION: ProtocolVersion = ProtocolVersion::V22_05;
@@ -89,14 +92,18 @@ pub enum Kind2024 {
 /// Classifies a 2024 frame by body length and auth section. Frames with another
 /// msg_type, or persist-framed, are `Unrecognised`.
 pub fn classify_2024(frame: &Frame) -> Kind2024 {
-    let FrameHead::Normal { header, auth } = &frame.head else { return Kind2024::Unrecognised };
+    let FrameHead::Normal { header, auth } = &frame.head else {
+        return Kind2024::Unrecognised;
+    };
     if header.msg_type != LEGACY_REQUEST_FED_INFO || !frame.trailing.is_empty() {
         return Kind2024::Unrecognised;
     }
     let has_credential = !matches!(auth, AuthSection::Absent | AuthSection::NoCredential);
     match (header.body_length, has_credential) {
         (SLURM_2024_BODY_LEN, true) => Kind2024::SlurmReservationInfo,
-        (LEGACY_2024_BODY_LEN, false) if matches!(auth, AuthSection::Absent) => Kind2024::LegacyFedInfo,
+        (LEGACY_2024_BODY_LEN, false) if matches!(auth, AuthSection::Absent) => {
+            Kind2024::LegacyFedInfo
+        }
         _ => Kind2024::Unrecognised,
     }
 }

@@ -17,15 +17,20 @@ use crate::body_hash;
 use crate::flags::HeaderFlags;
 use crate::frame::{Frame, FrameHead};
 use crate::header::Header;
-use crate::msg::fed_info::{AssocRec, ClusterFlags, ClusterRec, FedInfoResponse, FedState, FederationRec};
+use crate::msg::fed_info::{
+    AssocRec, ClusterFlags, ClusterRec, FedInfoResponse, FedState, FederationRec,
+};
 use crate::msg_type::MsgType;
 use crate::version::ProtocolVersion;
 use crate::wire::{Decode, Encode, PackStr, Reader, SlurmList, NO_VAL};
 
-use super::fed_info::{LegacyCluster, LegacyClusterState, LegacyFedInfoRequest, LegacyFedInfoResponse, LegacyFederation};
+use super::fed_info::{
+    LegacyCluster, LegacyClusterState, LegacyFedInfoRequest, LegacyFedInfoResponse,
+    LegacyFederation,
+};
 use super::{
-    classify_2024, legacy_header, Kind2024, LegacyError, LEGACY_REQUEST_FED_INFO, LEGACY_RESPONSE_FED_INFO,
-    LEGACY_VERSION, SLURM_REQUEST_FED_INFO, SLURM_RESPONSE_FED_INFO,
+    classify_2024, legacy_header, Kind2024, LegacyError, LEGACY_REQUEST_FED_INFO,
+    LEGACY_RESPONSE_FED_INFO, LEGACY_VERSION, SLURM_REQUEST_FED_INFO, SLURM_RESPONSE_FED_INFO,
 };
 
 /// Slurm's MAX_FED_CLUSTERS.
@@ -50,7 +55,8 @@ impl Unsigned {
 
     /// The whole frame (length prefix included) with `auth` between header and body.
     pub fn seal(&self, auth: &AuthSection) -> Bytes {
-        let mut out = BytesMut::with_capacity(4 + self.header.wire_len() + auth.wire_len() + self.body.len());
+        let mut out =
+            BytesMut::with_capacity(4 + self.header.wire_len() + auth.wire_len() + self.body.len());
         out.put_u32((self.header.wire_len() + auth.wire_len() + self.body.len()) as u32);
         self.header.encode(&mut out);
         auth.encode(&mut out);
@@ -60,7 +66,9 @@ impl Unsigned {
 
     /// The frame sealed with a MUNGE credential string (`MUNGE:…:`, no NUL).
     pub fn seal_munge(&self, credential: &str) -> Bytes {
-        self.seal(&AuthSection::Munge { credential: PackStr::from_text(credential) })
+        self.seal(&AuthSection::Munge {
+            credential: PackStr::from_text(credential),
+        })
     }
 }
 
@@ -92,7 +100,10 @@ fn normal_head(frame: &Frame) -> Result<(&Header, &AuthSection), LegacyError> {
 
 fn expect_type(header: &Header, t: MsgType) -> Result<(), LegacyError> {
     if header.msg_type != t {
-        return Err(LegacyError::WrongMsgType { expected: t.0, got: header.msg_type.0 });
+        return Err(LegacyError::WrongMsgType {
+            expected: t.0,
+            got: header.msg_type.0,
+        });
     }
     Ok(())
 }
@@ -112,12 +123,17 @@ pub fn slurm_2049_to_legacy_2024(frame: &Frame) -> Result<Bytes, LegacyError> {
     expect_type(header, SLURM_REQUEST_FED_INFO)?;
     let body = frame.body_bytes();
     if !body.is_empty() || !frame.trailing.is_empty() {
-        return Err(LegacyError::NonEmptyFedInfoRequest(body.len() + frame.trailing.len()));
+        return Err(LegacyError::NonEmptyFedInfoRequest(
+            body.len() + frame.trailing.len(),
+        ));
     }
     let mut b = BytesMut::new();
     LegacyFedInfoRequest { show_flags: 0 }.encode(&mut b);
     let out = Unsigned {
-        header: legacy_header(LEGACY_REQUEST_FED_INFO, LegacyFedInfoRequest::WIRE_LEN as u32),
+        header: legacy_header(
+            LEGACY_REQUEST_FED_INFO,
+            LegacyFedInfoRequest::WIRE_LEN as u32,
+        ),
         body: b.freeze(),
     };
     Ok(out.seal(&AuthSection::Absent))
@@ -126,14 +142,25 @@ pub fn slurm_2049_to_legacy_2024(frame: &Frame) -> Result<Bytes, LegacyError> {
 /// Legacy REQUEST_FED_INFO (2024, 4-byte body, no auth) → Slurm REQUEST_FED_INFO
 /// (2049, empty body) at `version` (one the real slurmctld accepts). The request
 /// is then signed by the proxy.
-pub fn legacy_2024_to_slurm_2049(frame: &Frame, version: ProtocolVersion) -> Result<Unsigned, LegacyError> {
+pub fn legacy_2024_to_slurm_2049(
+    frame: &Frame,
+    version: ProtocolVersion,
+) -> Result<Unsigned, LegacyError> {
     let (header, _) = normal_head(frame)?;
     expect_type(header, LEGACY_REQUEST_FED_INFO)?;
     if classify_2024(frame) != Kind2024::LegacyFedInfo {
-        return Err(LegacyError::NotLegacy2024("needs a 4-byte body and no auth section"));
+        return Err(LegacyError::NotLegacy2024(
+            "needs a 4-byte body and no auth section",
+        ));
     }
-    LegacyFedInfoRequest::decode(&mut Reader::with_base(frame.body_bytes(), body_offset(frame)))?;
-    Ok(Unsigned { header: Header::new(version, HeaderFlags(0), SLURM_REQUEST_FED_INFO, 0), body: Bytes::new() })
+    LegacyFedInfoRequest::decode(&mut Reader::with_base(
+        frame.body_bytes(),
+        body_offset(frame),
+    ))?;
+    Ok(Unsigned {
+        header: Header::new(version, HeaderFlags(0), SLURM_REQUEST_FED_INFO, 0),
+        body: Bytes::new(),
+    })
 }
 
 /// Legacy RESPONSE_FED_INFO (2025) → Slurm RESPONSE_FED_INFO (2050), answering
@@ -164,7 +191,10 @@ pub fn legacy_2025_to_slurm_2050(
 /// framing. `local_cluster` names the real controller's own cluster (Slurm's
 /// record does not say which one it is). The caller seals it (legacy FLURM does
 /// not verify credentials; a real one keeps the reply well-formed for Slurm tools).
-pub fn slurm_2050_to_legacy_2025(frame: &Frame, local_cluster: Option<&str>) -> Result<Unsigned, LegacyError> {
+pub fn slurm_2050_to_legacy_2025(
+    frame: &Frame,
+    local_cluster: Option<&str>,
+) -> Result<Unsigned, LegacyError> {
     let (header, _) = normal_head(frame)?;
     expect_type(header, SLURM_RESPONSE_FED_INFO)?;
     let mut r = Reader::with_base(frame.body_bytes(), body_offset(frame));
@@ -172,7 +202,10 @@ pub fn slurm_2050_to_legacy_2025(frame: &Frame, local_cluster: Option<&str>) -> 
     r.finish()?;
     let legacy = slurm_to_legacy_federation(&slurm, local_cluster);
     let body = legacy.to_bytes();
-    Ok(Unsigned { header: legacy_header(LEGACY_RESPONSE_FED_INFO, body.len() as u32), body })
+    Ok(Unsigned {
+        header: legacy_header(LEGACY_RESPONSE_FED_INFO, body.len() as u32),
+        body,
+    })
 }
 
 /// Legacy state string → Slurm fed state: up → ACTIVE, down → INACTIVE,
@@ -219,31 +252,54 @@ pub fn legacy_to_slurm_federation(
     if fed.clusters.len() > MAX_FED_CLUSTERS {
         return Err(LegacyError::TooManyClusters(fed.clusters.len()));
     }
-    let configured: Vec<Option<u32>> =
-        fed.clusters.iter().map(|c| c.name.text().and_then(|n| ids.fed_id(&n))).collect();
+    let configured: Vec<Option<u32>> = fed
+        .clusters
+        .iter()
+        .map(|c| c.name.text().and_then(|n| ids.fed_id(&n)))
+        .collect();
     let mut used: Vec<u32> = configured.iter().flatten().copied().collect();
     let mut clusters = Vec::with_capacity(fed.clusters.len());
     for (c, id) in fed.clusters.iter().zip(configured) {
         let id = id.unwrap_or_else(|| {
-            let id = (1..=MAX_FED_CLUSTERS as u32).find(|i| !used.contains(i)).unwrap_or(0);
+            let id = (1..=MAX_FED_CLUSTERS as u32)
+                .find(|i| !used.contains(i))
+                .unwrap_or(0);
             used.push(id);
             id
         });
-        clusters.push(Some(cluster_rec_from_legacy(c, &fed.federation_name, id, version)));
+        clusters.push(Some(cluster_rec_from_legacy(
+            c,
+            &fed.federation_name,
+            id,
+            version,
+        )));
     }
     Ok(FedInfoResponse {
-        federation: Some(FederationRec { name: fed.federation_name.clone(), flags: 0, cluster_list: SlurmList(Some(clusters)) }),
+        federation: Some(FederationRec {
+            name: fed.federation_name.clone(),
+            flags: 0,
+            cluster_list: SlurmList(Some(clusters)),
+        }),
     })
 }
 
-fn cluster_rec_from_legacy(c: &LegacyCluster, fed_name: &PackStr, fed_id: u32, v: ProtocolVersion) -> ClusterRec {
+fn cluster_rec_from_legacy(
+    c: &LegacyCluster,
+    fed_name: &PackStr,
+    fed_id: u32,
+    v: ProtocolVersion,
+) -> ClusterRec {
     ClusterRec {
         accounting_list: SlurmList(None),
         classification: 0,
         control_host: c.host.clone(),
         control_port: c.port,
         dimensions: 1,
-        fed_feature_list: SlurmList(if c.features.is_empty() { None } else { Some(c.features.clone()) }),
+        fed_feature_list: SlurmList(if c.features.is_empty() {
+            None
+        } else {
+            Some(c.features.clone())
+        }),
         fed_name: fed_name.clone(),
         fed_id,
         fed_state: legacy_state_to_fed_state(&c.state),
@@ -265,8 +321,13 @@ fn cluster_rec_from_legacy(c: &LegacyCluster, fed_name: &PackStr, fed_id: u32, v
 /// Builds the legacy record from Slurm's. "No federation" → the 12-zero body
 /// (what legacy FLURM itself sends); weights are 1, partitions empty (Slurm's
 /// record has neither).
-pub fn slurm_to_legacy_federation(slurm: &FedInfoResponse, local_cluster: Option<&str>) -> LegacyFedInfoResponse {
-    let Some(fed) = &slurm.federation else { return LegacyFedInfoResponse::ZeroFallback };
+pub fn slurm_to_legacy_federation(
+    slurm: &FedInfoResponse,
+    local_cluster: Option<&str>,
+) -> LegacyFedInfoResponse {
+    let Some(fed) = &slurm.federation else {
+        return LegacyFedInfoResponse::ZeroFallback;
+    };
     let clusters = fed
         .cluster_list
         .0

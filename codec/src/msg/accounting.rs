@@ -78,7 +78,10 @@ impl UpdateType {
     }
 
     pub fn display(self) -> String {
-        self.name().map_or_else(|| format!("UNKNOWN_{}", self.0), |n| n.trim_start_matches("SLURMDB_").to_string())
+        self.name().map_or_else(
+            || format!("UNKNOWN_{}", self.0),
+            |n| n.trim_start_matches("SLURMDB_").to_string(),
+        )
     }
 }
 
@@ -126,12 +129,14 @@ impl UpdateObject {
             UpdateObjects::Assocs(l) => format!("{t}×{}", l.0.as_ref().map_or(0, |v| v.len())),
             UpdateObjects::Tres(l) => format!("{t}×{}", l.0.as_ref().map_or(0, |v| v.len())),
             UpdateObjects::Feds(l) => {
-                let feds: Vec<String> = l
-                    .0
-                    .iter()
-                    .flatten()
-                    .map(|f| f.as_ref().map_or("(none)".into(), |f| super::common::text_or_null(&f.name)))
-                    .collect();
+                let feds: Vec<String> =
+                    l.0.iter()
+                        .flatten()
+                        .map(|f| {
+                            f.as_ref()
+                                .map_or("(none)".into(), |f| super::common::text_or_null(&f.name))
+                        })
+                        .collect();
                 format!("{t} [{}]", feds.join(", "))
             }
             UpdateObjects::RawTail(b) => format!("{t} raw {}B", b.len()),
@@ -151,7 +156,10 @@ pub struct AccountingUpdate {
 impl AccountingUpdate {
     /// A fully typed update list (count derived).
     pub fn new(updates: Vec<UpdateObject>) -> AccountingUpdate {
-        AccountingUpdate { count: updates.len() as u32, updates }
+        AccountingUpdate {
+            count: updates.len() as u32,
+            updates,
+        }
     }
 
     /// `[UPDATE_FEDS [fed1]]`
@@ -175,7 +183,10 @@ impl Decode for AccountingUpdate {
             if update_type.name().is_none() {
                 return Err(DecodeError::new(
                     at,
-                    ErrorKind::UnknownValue { field: "update_type", value: update_type.0 as u64 },
+                    ErrorKind::UnknownValue {
+                        field: "update_type",
+                        value: update_type.0 as u64,
+                    },
                 ));
             }
             let objects = match update_type.0 {
@@ -186,12 +197,17 @@ impl Decode for AccountingUpdate {
                 | UpdateType::REMOVE_ASSOC_USAGE => {
                     UpdateObjects::Assocs(SlurmList::decode_with(r, v, AssocRec::MIN_WIRE_LEN)?)
                 }
-                UpdateType::ADD_TRES => UpdateObjects::Tres(SlurmList::decode_with(r, v, TresRec::MIN_WIRE_LEN)?),
+                UpdateType::ADD_TRES => {
+                    UpdateObjects::Tres(SlurmList::decode_with(r, v, TresRec::MIN_WIRE_LEN)?)
+                }
                 UpdateType::UPDATE_FEDS => UpdateObjects::Feds(SlurmList::decode_with(r, v, 1)?),
                 _ => UpdateObjects::RawTail(RawBytes(r.rest())),
             };
             let stop = matches!(objects, UpdateObjects::RawTail(_));
-            updates.push(UpdateObject { update_type, objects });
+            updates.push(UpdateObject {
+                update_type,
+                objects,
+            });
             if stop {
                 break;
             }
@@ -233,7 +249,10 @@ mod tests {
             let mut out = Vec::new();
             m.encode(&mut out, v);
             assert_eq!(out, wire);
-            assert_eq!(AccountingUpdate::decode(&mut Reader::new(Bytes::from_static(wire)), v).unwrap(), m);
+            assert_eq!(
+                AccountingUpdate::decode(&mut Reader::new(Bytes::from_static(wire)), v).unwrap(),
+                m
+            );
         }
         assert_eq!(m.describe(), "[UPDATE_FEDS []]");
     }
@@ -255,8 +274,11 @@ mod tests {
 
     #[test]
     fn unknown_update_type_is_rejected() {
-        let e = AccountingUpdate::decode(&mut Reader::new(Bytes::from_static(&[0, 0, 0, 1, 0, 0])), ProtocolVersion::V22_05)
-            .unwrap_err();
+        let e = AccountingUpdate::decode(
+            &mut Reader::new(Bytes::from_static(&[0, 0, 0, 1, 0, 0])),
+            ProtocolVersion::V22_05,
+        )
+        .unwrap_err();
         assert_eq!((e.offset, e.reason()), (4, "unknown_value"));
     }
 }

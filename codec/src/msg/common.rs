@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes};
 use std::fmt;
 
 use crate::error::{ErrorKind, Result};
-use crate::wire::{Decode, Encode, PackStr, Reader, NO_VAL};
 use crate::version::ProtocolVersion;
+use crate::wire::{Decode, Encode, PackStr, Reader, NO_VAL};
 
 /// A job id as Slurm puts it on the wire. Federated ids carry the origin cluster's
 /// fed id in bits 26–31 and the local id in bits 0–25 (`fed_mgr_get_cluster_id` /
@@ -45,7 +45,13 @@ impl fmt::Display for JobId {
         if self.cluster() == 0 || self.is_sentinel() {
             write!(f, "{}", self.0)
         } else {
-            write!(f, "{} (cluster {}, local {})", self.0, self.cluster(), self.local())
+            write!(
+                f,
+                "{} (cluster {}, local {})",
+                self.0,
+                self.cluster(),
+                self.local()
+            )
         }
     }
 }
@@ -95,7 +101,12 @@ impl StepId {
 
 impl Decode for StepId {
     fn decode(r: &mut Reader, _: ProtocolVersion) -> Result<Self> {
-        Ok(StepId { sluid: r.u64()?, job_id: JobId(r.u32()?), step_id: r.u32()?, step_het_comp: r.u32()? })
+        Ok(StepId {
+            sluid: r.u64()?,
+            job_id: JobId(r.u32()?),
+            step_id: r.u32()?,
+            step_het_comp: r.u32()?,
+        })
     }
 }
 
@@ -115,7 +126,10 @@ pub struct SiblingBitmap(pub u64);
 impl SiblingBitmap {
     /// The fed ids whose bits are set, ascending.
     pub fn cluster_ids(self) -> Vec<u32> {
-        (0..64).filter(|b| self.0 & (1u64 << b) != 0).map(|b| b + 1).collect()
+        (0..64)
+            .filter(|b| self.0 & (1u64 << b) != 0)
+            .map(|b| b + 1)
+            .collect()
     }
 }
 
@@ -190,7 +204,13 @@ pub fn bool8(r: &mut Reader, field: &'static str) -> Result<bool> {
     match r.u8()? {
         0 => Ok(false),
         1 => Ok(true),
-        v => Err(crate::error::DecodeError::new(at, ErrorKind::UnknownValue { field, value: v as u64 })),
+        v => Err(crate::error::DecodeError::new(
+            at,
+            ErrorKind::UnknownValue {
+                field,
+                value: v as u64,
+            },
+        )),
     }
 }
 
@@ -200,7 +220,13 @@ pub fn bool16(r: &mut Reader, field: &'static str) -> Result<bool> {
     match r.u16()? {
         0 => Ok(false),
         1 => Ok(true),
-        v => Err(crate::error::DecodeError::new(at, ErrorKind::UnknownValue { field, value: v as u64 })),
+        v => Err(crate::error::DecodeError::new(
+            at,
+            ErrorKind::UnknownValue {
+                field,
+                value: v as u64,
+            },
+        )),
     }
 }
 

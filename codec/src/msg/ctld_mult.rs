@@ -41,12 +41,19 @@ pub enum ItemContent {
     /// A modelled type that decoded exactly.
     Typed(Box<Message>),
     /// Not modelled, not decodable (`error` says why), or shorter than a msg_type.
-    Raw { msg_type: Option<MsgType>, body: RawBytes, error: Option<DecodeError> },
+    Raw {
+        msg_type: Option<MsgType>,
+        body: RawBytes,
+        error: Option<DecodeError>,
+    },
 }
 
 impl CtldItem {
     pub fn typed(m: Message) -> CtldItem {
-        CtldItem { declared_size: None, content: ItemContent::Typed(Box::new(m)) }
+        CtldItem {
+            declared_size: None,
+            content: ItemContent::Typed(Box::new(m)),
+        }
     }
 
     pub fn msg_type(&self) -> Option<MsgType> {
@@ -97,7 +104,10 @@ impl serde::Serialize for CtldItem {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("CtldItem", 4)?;
-        st.serialize_field("msg_type", &self.msg_type().map(|t| t.display_in(Namespace::Slurm)))?;
+        st.serialize_field(
+            "msg_type",
+            &self.msg_type().map(|t| t.display_in(Namespace::Slurm)),
+        )?;
         if let Some(d) = self.declared_size {
             st.serialize_field("declared_size", &d)?;
         }
@@ -106,7 +116,10 @@ impl serde::Serialize for CtldItem {
             ItemContent::Raw { body, error, .. } => {
                 st.serialize_field("raw", body)?;
                 if let Some(e) = error {
-                    st.serialize_field("error", &format!("{} at offset {}: {}", e.reason(), e.offset, e.kind))?;
+                    st.serialize_field(
+                        "error",
+                        &format!("{} at offset {}: {}", e.reason(), e.offset, e.kind),
+                    )?;
                 }
             }
         }
@@ -141,22 +154,44 @@ impl Decode for CtldMultMsg {
             let data = r.packmem()?;
             let declared_size = (size as usize != data.len()).then_some(size);
             let content = if data.len() < 2 {
-                ItemContent::Raw { msg_type: None, body: RawBytes(data), error: None }
+                ItemContent::Raw {
+                    msg_type: None,
+                    body: RawBytes(data),
+                    error: None,
+                }
             } else {
                 let msg_type = MsgType(u16::from_be_bytes([data[0], data[1]]));
                 let body = data.slice(2..);
-                if matches!(msg_type, MsgType::REQUEST_CTLD_MULT_MSG | MsgType::RESPONSE_CTLD_MULT_MSG) {
+                if matches!(
+                    msg_type,
+                    MsgType::REQUEST_CTLD_MULT_MSG | MsgType::RESPONSE_CTLD_MULT_MSG
+                ) {
                     // Never nested by Slurm; kept raw so recursion depth stays 1.
-                    ItemContent::Raw { msg_type: Some(msg_type), body: RawBytes(body), error: None }
+                    ItemContent::Raw {
+                        msg_type: Some(msg_type),
+                        body: RawBytes(body),
+                        error: None,
+                    }
                 } else {
                     match Message::decode(msg_type, Namespace::Slurm, v, body.clone(), base + 2) {
                         Some(Ok(m)) => ItemContent::Typed(Box::new(m)),
-                        Some(Err(e)) => ItemContent::Raw { msg_type: Some(msg_type), body: RawBytes(body), error: Some(e) },
-                        None => ItemContent::Raw { msg_type: Some(msg_type), body: RawBytes(body), error: None },
+                        Some(Err(e)) => ItemContent::Raw {
+                            msg_type: Some(msg_type),
+                            body: RawBytes(body),
+                            error: Some(e),
+                        },
+                        None => ItemContent::Raw {
+                            msg_type: Some(msg_type),
+                            body: RawBytes(body),
+                            error: None,
+                        },
                     }
                 }
             };
-            items.push(CtldItem { declared_size, content });
+            items.push(CtldItem {
+                declared_size,
+                content,
+            });
         }
         Ok(CtldMultMsg { items })
     }
@@ -183,12 +218,19 @@ mod tests {
     fn spec_8_6_response_example() {
         // Spec §8.6: 00 00 00 14 11 95 | 00 00 00 01 00 00 00 06 00 00 00 06 1f 41 00 00 00 00
         let want: &[u8] = &[0, 0, 0, 1, 0, 0, 0, 6, 0, 0, 0, 6, 0x1f, 0x41, 0, 0, 0, 0];
-        let m = CtldMultMsg { items: vec![CtldItem::typed(Message::SlurmRc(SlurmRc { return_code: ReturnCode(0) }))] };
+        let m = CtldMultMsg {
+            items: vec![CtldItem::typed(Message::SlurmRc(SlurmRc {
+                return_code: ReturnCode(0),
+            }))],
+        };
         for v in ProtocolVersion::MODERN {
             let mut out = Vec::new();
             m.encode(&mut out, v);
             assert_eq!(out, want);
-            assert_eq!(CtldMultMsg::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(), m);
+            assert_eq!(
+                CtldMultMsg::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(),
+                m
+            );
         }
         assert_eq!(m.describe(), "[SLURM_RC 0]");
     }
@@ -207,10 +249,22 @@ mod tests {
         let m = CtldMultMsg::decode(&mut Reader::new(Bytes::from_static(wire)), v).unwrap();
         assert_eq!(m.items[0].declared_size, Some(7));
         assert!(m.items[0].message().is_some());
-        assert!(matches!(&m.items[1].content, ItemContent::Raw { msg_type: Some(MsgType(4003)), error: None, .. }));
-        assert!(matches!(&m.items[2].content, ItemContent::Raw { msg_type: None, .. }));
+        assert!(matches!(
+            &m.items[1].content,
+            ItemContent::Raw {
+                msg_type: Some(MsgType(4003)),
+                error: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &m.items[2].content,
+            ItemContent::Raw { msg_type: None, .. }
+        ));
         match &m.items[3].content {
-            ItemContent::Raw { error: Some(e), .. } => assert_eq!((e.offset, e.reason()), (48, "truncated")),
+            ItemContent::Raw { error: Some(e), .. } => {
+                assert_eq!((e.offset, e.reason()), (48, "truncated"))
+            }
             other => panic!("{other:?}"),
         }
         let mut out = Vec::new();
@@ -220,8 +274,11 @@ mod tests {
 
     #[test]
     fn count_past_the_bytes_is_an_error() {
-        let e = CtldMultMsg::decode(&mut Reader::new(Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe])), ProtocolVersion::V22_05)
-            .unwrap_err();
+        let e = CtldMultMsg::decode(
+            &mut Reader::new(Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe])),
+            ProtocolVersion::V22_05,
+        )
+        .unwrap_err();
         assert_eq!(e.reason(), "bad_count");
     }
 }

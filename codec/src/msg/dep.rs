@@ -34,8 +34,14 @@ impl SendDep {
     /// `job 67108866 (cluster 1, local 2) "fedtest2" dependency ""`
     pub fn describe(&self) -> String {
         let job = self.job().map_or("?".into(), |j| j.to_string());
-        let dep = self.dependency.text().map_or("(null)".into(), |d| format!("{d:?}"));
-        let name = self.job_name.text().map_or("(null)".into(), |d| format!("{d:?}"));
+        let dep = self
+            .dependency
+            .text()
+            .map_or("(null)".into(), |d| format!("{d:?}"));
+        let name = self
+            .job_name
+            .text()
+            .map_or("(null)".into(), |d| format!("{d:?}"));
         format!("job {job} {name} dependency {dep}")
     }
 }
@@ -47,9 +53,17 @@ impl Decode for SendDep {
             array_task_id: r.u32()?,
             dependency: r.packstr()?,
             is_array: bool8(r, "is_array")?,
-            job_id: if v <= ProtocolVersion::V25_05 { Some(JobId(r.u32()?)) } else { None },
+            job_id: if v <= ProtocolVersion::V25_05 {
+                Some(JobId(r.u32()?))
+            } else {
+                None
+            },
             job_name: r.packstr()?,
-            step_id: if v >= ProtocolVersion::V25_11 { Some(StepId::decode(r, v)?) } else { None },
+            step_id: if v >= ProtocolVersion::V25_11 {
+                Some(StepId::decode(r, v)?)
+            } else {
+                None
+            },
             user_id: r.u32()?,
         })
     }
@@ -66,7 +80,12 @@ impl Encode for SendDep {
         }
         self.job_name.encode(w);
         if v >= ProtocolVersion::V25_11 {
-            self.step_id.unwrap_or(StepId { job_id: self.job().unwrap_or_default(), ..StepId::default() }).encode(w, v);
+            self.step_id
+                .unwrap_or(StepId {
+                    job_id: self.job().unwrap_or_default(),
+                    ..StepId::default()
+                })
+                .encode(w, v);
         }
         w.put_u32(self.user_id);
     }
@@ -183,7 +202,11 @@ impl Decode for DependSpec {
             depend_state: DependState(r.u32()?),
             depend_time: r.u32()?,
             job_id: JobId(r.u32()?),
-            parsed_array_task_id: if v >= ProtocolVersion::V25_11 { Some(r.u32()?) } else { None },
+            parsed_array_task_id: if v >= ProtocolVersion::V25_11 {
+                Some(r.u32()?)
+            } else {
+                None
+            },
             singleton_bits: r.u64()?,
         })
     }
@@ -238,9 +261,21 @@ impl Decode for UpdateOriginDep {
         for _ in 0..n {
             depend_list.push(DependSpec::decode(r, v)?);
         }
-        let job_id = if v <= ProtocolVersion::V25_05 { Some(JobId(r.u32()?)) } else { None };
-        let step_id = if v >= ProtocolVersion::V25_11 { Some(StepId::decode(r, v)?) } else { None };
-        Ok(UpdateOriginDep { depend_list, job_id, step_id })
+        let job_id = if v <= ProtocolVersion::V25_05 {
+            Some(JobId(r.u32()?))
+        } else {
+            None
+        };
+        let step_id = if v >= ProtocolVersion::V25_11 {
+            Some(StepId::decode(r, v)?)
+        } else {
+            None
+        };
+        Ok(UpdateOriginDep {
+            depend_list,
+            job_id,
+            step_id,
+        })
     }
 }
 
@@ -254,7 +289,12 @@ impl Encode for UpdateOriginDep {
             w.put_u32(self.job().unwrap_or_default().0);
         }
         if v >= ProtocolVersion::V25_11 {
-            self.step_id.unwrap_or(StepId { job_id: self.job().unwrap_or_default(), ..StepId::default() }).encode(w, v);
+            self.step_id
+                .unwrap_or(StepId {
+                    job_id: self.job().unwrap_or_default(),
+                    ..StepId::default()
+                })
+                .encode(w, v);
         }
     }
 }
@@ -267,7 +307,9 @@ mod tests {
     #[test]
     fn spec_8_8_send_dep_22_05() {
         // [LAB 22.05] 00000000 fffffffe 00000001 00 00 04000002 00000009 "fedtest2\0" 00000000
-        let mut want = vec![0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 1, 0, 0, 4, 0, 0, 2, 0, 0, 0, 9];
+        let mut want = vec![
+            0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 1, 0, 0, 4, 0, 0, 2, 0, 0, 0, 9,
+        ];
         want.extend_from_slice(b"fedtest2\0");
         want.extend_from_slice(&[0, 0, 0, 0]);
         let m = SendDep {
@@ -284,7 +326,10 @@ mod tests {
             let mut out = Vec::new();
             m.encode(&mut out, v);
             assert_eq!(out, want);
-            assert_eq!(SendDep::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(), m);
+            assert_eq!(
+                SendDep::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(),
+                m
+            );
         }
     }
 

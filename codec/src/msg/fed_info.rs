@@ -48,7 +48,9 @@ impl FedInfoResponse {
 
 impl Decode for FedInfoResponse {
     fn decode(r: &mut Reader, v: ProtocolVersion) -> Result<Self> {
-        Ok(FedInfoResponse { federation: Option::<FederationRec>::decode(r, v)? })
+        Ok(FedInfoResponse {
+            federation: Option::<FederationRec>::decode(r, v)?,
+        })
     }
 }
 
@@ -72,7 +74,10 @@ impl FederationRec {
     pub fn describe(&self) -> String {
         let clusters: Vec<String> = match &self.cluster_list.0 {
             None => vec![],
-            Some(v) => v.iter().map(|c| c.as_ref().map_or("(null)".into(), |c| c.describe())).collect(),
+            Some(v) => v
+                .iter()
+                .map(|c| c.as_ref().map_or("(null)".into(), |c| c.describe()))
+                .collect(),
         };
         format!("{}: {}", text_or_null(&self.name), clusters.join(", "))
     }
@@ -87,7 +92,11 @@ impl Decode for Option<FederationRec> {
         let flags = r.u32()?;
         let min = ClusterRec::min_wire_len(v);
         let cluster_list = SlurmList::decode_with(r, v, min)?;
-        Ok(Some(FederationRec { name, flags, cluster_list }))
+        Ok(Some(FederationRec {
+            name,
+            flags,
+            cluster_list,
+        }))
     }
 }
 
@@ -125,7 +134,10 @@ impl FedState {
             2 => "INACTIVE".to_string(),
             b => format!("UNKNOWN_{b}"),
         };
-        let flags = flag_names((self.0 & !Self::BASE_MASK) as u64, &[(0x10, "DRAIN"), (0x20, "REMOVE")]);
+        let flags = flag_names(
+            (self.0 & !Self::BASE_MASK) as u64,
+            &[(0x10, "DRAIN"), (0x20, "REMOVE")],
+        );
         if flags.is_empty() {
             base
         } else {
@@ -163,7 +175,13 @@ impl ClusterFlags {
         }
         flag_names(
             self.0 as u64,
-            &[(0x80, "MULTSD"), (0x200, "FE"), (0x400, "CRAY"), (0x800, "FED"), (0x1000, "EXT")],
+            &[
+                (0x80, "MULTSD"),
+                (0x200, "FE"),
+                (0x400, "CRAY"),
+                (0x800, "FED"),
+                (0x1000, "EXT"),
+            ],
         )
     }
 }
@@ -276,10 +294,18 @@ impl ClusterRec {
             fed_sync_recvd: bool8(r, "fed.sync_recvd")?,
             fed_sync_sent: bool8(r, "fed.sync_sent")?,
             flags: ClusterFlags(r.u32()?),
-            id: if v >= ProtocolVersion::V24_11 { Some(r.u16()?) } else { None },
+            id: if v >= ProtocolVersion::V24_11 {
+                Some(r.u16()?)
+            } else {
+                None
+            },
             name: r.packstr()?,
             nodes: r.packstr()?,
-            plugin_id_select: if v <= ProtocolVersion::V23_11 { Some(r.u32()?) } else { None },
+            plugin_id_select: if v <= ProtocolVersion::V23_11 {
+                Some(r.u32()?)
+            } else {
+                None
+            },
             root_assoc: AssocRec::decode(r, v)?,
             rpc_version: ProtocolVersion(r.u16()?),
             fed_recv_connected: bool8(r, "fed.recv")?,
@@ -445,9 +471,17 @@ impl Decode for AssocRec {
             accounting_list: SlurmList::decode_with(r, v, AccountingRec::MIN_WIRE_LEN)?,
             acct: r.packstr()?,
             cluster: r.packstr()?,
-            comment: if v >= ProtocolVersion::V23_02 { Some(r.packstr()?) } else { None },
+            comment: if v >= ProtocolVersion::V23_02 {
+                Some(r.packstr()?)
+            } else {
+                None
+            },
             def_qos_id: r.u32()?,
-            flags: if v >= ProtocolVersion::V24_05 { r.u32()? } else { r.u16()? as u32 },
+            flags: if v >= ProtocolVersion::V24_05 {
+                r.u32()?
+            } else {
+                r.u16()? as u32
+            },
             shares_raw: r.u32()?,
             grp_tres_mins: r.packstr()?,
             grp_tres_run_mins: r.packstr()?,
@@ -458,8 +492,16 @@ impl Decode for AssocRec {
             grp_wall: r.u32()?,
             id: r.u32()?,
             is_def: r.u16()?,
-            lft: if v <= ProtocolVersion::V23_02 { Some(r.u32()?) } else { None },
-            lineage: if v >= ProtocolVersion::V23_11 { Some(r.packstr()?) } else { None },
+            lft: if v <= ProtocolVersion::V23_02 {
+                Some(r.u32()?)
+            } else {
+                None
+            },
+            lineage: if v >= ProtocolVersion::V23_11 {
+                Some(r.packstr()?)
+            } else {
+                None
+            },
             max_tres_mins_pj: r.packstr()?,
             max_tres_run_mins: r.packstr()?,
             max_tres_pj: r.packstr()?,
@@ -474,7 +516,11 @@ impl Decode for AssocRec {
             partition: r.packstr()?,
             priority: r.u32()?,
             qos_list: SlurmList::decode_with(r, v, 4)?,
-            rgt: if v <= ProtocolVersion::V23_02 { Some(r.u32()?) } else { None },
+            rgt: if v <= ProtocolVersion::V23_02 {
+                Some(r.u32()?)
+            } else {
+                None
+            },
             uid: r.u32()?,
             user: r.packstr()?,
         })
@@ -554,7 +600,11 @@ impl Decode for AccountingRec {
             alloc_secs: r.u64()?,
             tres_rec: TresRec::decode(r, v)?,
             id: r.u32()?,
-            id_alt: if v >= ProtocolVersion::V24_11 { Some(r.u32()?) } else { None },
+            id_alt: if v >= ProtocolVersion::V24_11 {
+                Some(r.u32()?)
+            } else {
+                None
+            },
             period_start: r.i64()?,
         })
     }
@@ -633,7 +683,13 @@ impl TresRec {
 
 impl Decode for TresRec {
     fn decode(r: &mut Reader, _: ProtocolVersion) -> Result<Self> {
-        Ok(TresRec { alloc_secs: r.u64()?, count: r.u64()?, id: r.u32()?, name: r.packstr()?, tres_type: r.packstr()? })
+        Ok(TresRec {
+            alloc_secs: r.u64()?,
+            count: r.u64()?,
+            id: r.u32()?,
+            name: r.packstr()?,
+            tres_type: r.packstr()?,
+        })
     }
 }
 
@@ -668,7 +724,10 @@ mod tests {
             let mut out = Vec::new();
             m.encode(&mut out, v);
             assert_eq!(out, [0]);
-            assert_eq!(FedInfoResponse::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(), m);
+            assert_eq!(
+                FedInfoResponse::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(),
+                m
+            );
         }
     }
 
@@ -678,7 +737,8 @@ mod tests {
         for v in ProtocolVersion::MODERN {
             let mut out = Vec::new();
             None::<ClusterRec>.encode(&mut out, v);
-            let back = Option::<ClusterRec>::decode(&mut Reader::new(Bytes::from(out.clone())), v).unwrap();
+            let back = Option::<ClusterRec>::decode(&mut Reader::new(Bytes::from(out.clone())), v)
+                .unwrap();
             if v >= ProtocolVersion::V24_11 {
                 assert_eq!(out, [0]);
                 assert_eq!(back, None);

@@ -26,8 +26,8 @@ pub use common::{JobId, RawBytes, SiblingBitmap, StepId};
 pub use ctld_mult::{CtldItem, CtldMultMsg, ItemContent};
 pub use dep::{DependSpec, SendDep, UpdateOriginDep};
 pub use fed_info::{
-    AccountingRec, AssocRec, ClusterAccountingRec, ClusterFlags, ClusterRec, FedInfoRequest, FedInfoResponse,
-    FedState, FederationRec, TresRec,
+    AccountingRec, AssocRec, ClusterAccountingRec, ClusterFlags, ClusterRec, FedInfoRequest,
+    FedInfoResponse, FedState, FederationRec, TresRec,
 };
 pub use persist::{PersistInit, PersistRc, PersistType};
 pub use rc::{Ping, RerouteMsg, ReturnCode, SlurmRc, SlurmRcMsg};
@@ -43,7 +43,10 @@ pub trait Summary {
 /// A message type's name without its REQUEST_/RESPONSE_ prefix.
 pub fn short_name(msg_type: MsgType) -> String {
     let n = msg_type.display_in(Namespace::Slurm);
-    n.strip_prefix("REQUEST_").or_else(|| n.strip_prefix("RESPONSE_")).unwrap_or(&n).to_string()
+    n.strip_prefix("REQUEST_")
+        .or_else(|| n.strip_prefix("RESPONSE_"))
+        .unwrap_or(&n)
+        .to_string()
 }
 
 macro_rules! messages {
@@ -191,7 +194,11 @@ impl Summary for FedInfoResponse {
 
 impl Summary for ReservationInfoRequest {
     fn summary(&self, t: MsgType) -> String {
-        format!("{} last_update {}", t.display_in(Namespace::Slurm), self.last_update)
+        format!(
+            "{} last_update {}",
+            t.display_in(Namespace::Slurm),
+            self.last_update
+        )
     }
 }
 
@@ -254,6 +261,10 @@ impl Summary for RerouteMsg {
 
 impl Summary for AccountingUpdate {
     fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t).trim_end_matches("_MSG"), self.describe())
+        format!(
+            "{} {}",
+            short_name(t).trim_end_matches("_MSG"),
+            self.describe()
+        )
     }
 }

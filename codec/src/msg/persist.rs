@@ -112,7 +112,12 @@ impl PersistRc {
 
 impl Decode for PersistRc {
     fn decode(r: &mut Reader, _: ProtocolVersion) -> Result<Self> {
-        Ok(PersistRc { comment: r.packstr()?, flags: r.u16()?, rc: r.u32()? as i32, ret_info: r.u16()? })
+        Ok(PersistRc {
+            comment: r.packstr()?,
+            flags: r.u16()?,
+            rc: r.u32()? as i32,
+            ret_info: r.u16()?,
+        })
     }
 }
 

@@ -37,7 +37,10 @@ impl ReturnCode {
     ];
 
     pub fn name(self) -> Option<&'static str> {
-        Self::NAMES.iter().find(|(c, _)| *c == self.0).map(|(_, n)| *n)
+        Self::NAMES
+            .iter()
+            .find(|(c, _)| *c == self.0)
+            .map(|(_, n)| *n)
     }
 
     /// `0`, `22 EINVAL`, `4711`.
@@ -86,7 +89,9 @@ pub struct SlurmRc {
 
 impl Decode for SlurmRc {
     fn decode(r: &mut Reader, v: ProtocolVersion) -> Result<Self> {
-        Ok(SlurmRc { return_code: ReturnCode::decode(r, v)? })
+        Ok(SlurmRc {
+            return_code: ReturnCode::decode(r, v)?,
+        })
     }
 }
 
@@ -105,7 +110,10 @@ pub struct SlurmRcMsg {
 
 impl Decode for SlurmRcMsg {
     fn decode(r: &mut Reader, v: ProtocolVersion) -> Result<Self> {
-        Ok(SlurmRcMsg { return_code: ReturnCode::decode(r, v)?, err_msg: r.packstr()? })
+        Ok(SlurmRcMsg {
+            return_code: ReturnCode::decode(r, v)?,
+            err_msg: r.packstr()?,
+        })
     }
 }
 
@@ -130,10 +138,21 @@ pub struct RerouteMsg {
 impl Decode for RerouteMsg {
     fn decode(r: &mut Reader, v: ProtocolVersion) -> Result<Self> {
         let has_cluster = bool8(r, "has_cluster")?;
-        let working_cluster_rec =
-            if has_cluster { Option::<ClusterRec>::decode(r, v)?.map(Box::new) } else { None };
-        let stepmgr = if v >= ProtocolVersion::V24_05 { Some(r.packstr()?) } else { None };
-        Ok(RerouteMsg { has_cluster, working_cluster_rec, stepmgr })
+        let working_cluster_rec = if has_cluster {
+            Option::<ClusterRec>::decode(r, v)?.map(Box::new)
+        } else {
+            None
+        };
+        let stepmgr = if v >= ProtocolVersion::V24_05 {
+            Some(r.packstr()?)
+        } else {
+            None
+        };
+        Ok(RerouteMsg {
+            has_cluster,
+            working_cluster_rec,
+            stepmgr,
+        })
     }
 }
 
@@ -177,12 +196,16 @@ mod tests {
     #[test]
     fn slurm_rc_spec_bytes() {
         for v in ProtocolVersion::MODERN {
-            let m = SlurmRc { return_code: ReturnCode(-1) };
+            let m = SlurmRc {
+                return_code: ReturnCode(-1),
+            };
             assert_eq!(enc(&m, v), [0xff; 4]);
             let back = SlurmRc::decode(&mut Reader::new(Bytes::from(enc(&m, v))), v).unwrap();
             assert_eq!(back, m);
             // §8.3: rc 1900 = 0x076C.
-            let m = SlurmRc { return_code: ReturnCode(1900) };
+            let m = SlurmRc {
+                return_code: ReturnCode(1900),
+            };
             assert_eq!(enc(&m, v), [0, 0, 0x07, 0x6c]);
             assert_eq!(m.return_code.short(), "1900 SLURM_NO_CHANGE_IN_DATA");
         }
@@ -190,10 +213,16 @@ mod tests {
 
     #[test]
     fn rc_msg_roundtrip() {
-        let m = SlurmRcMsg { return_code: ReturnCode(2002), err_msg: PackStr::from_text("no") };
+        let m = SlurmRcMsg {
+            return_code: ReturnCode(2002),
+            err_msg: PackStr::from_text("no"),
+        };
         let b = enc(&m, ProtocolVersion::V22_05);
         assert_eq!(b, [0, 0, 0x07, 0xd2, 0, 0, 0, 3, b'n', b'o', 0]);
-        assert_eq!(SlurmRcMsg::decode(&mut Reader::new(Bytes::from(b)), ProtocolVersion::V22_05).unwrap(), m);
+        assert_eq!(
+            SlurmRcMsg::decode(&mut Reader::new(Bytes::from(b)), ProtocolVersion::V22_05).unwrap(),
+            m
+        );
     }
 
     #[test]
@@ -205,17 +234,26 @@ mod tests {
                 stepmgr: (v >= ProtocolVersion::V24_05).then(|| PackStr::from_text("n1")),
             };
             let b = enc(&m, v);
-            let want: &[u8] =
-                if v >= ProtocolVersion::V24_05 { &[0, 0, 0, 0, 3, b'n', b'1', 0] } else { &[0] };
+            let want: &[u8] = if v >= ProtocolVersion::V24_05 {
+                &[0, 0, 0, 0, 3, b'n', b'1', 0]
+            } else {
+                &[0]
+            };
             assert_eq!(b, want, "{v}");
-            assert_eq!(RerouteMsg::decode(&mut Reader::new(Bytes::from(b)), v).unwrap(), m);
+            assert_eq!(
+                RerouteMsg::decode(&mut Reader::new(Bytes::from(b)), v).unwrap(),
+                m
+            );
         }
     }
 
     #[test]
     fn reroute_rejects_bad_has_cluster() {
-        let e = RerouteMsg::decode(&mut Reader::with_base(Bytes::from_static(&[2]), 10), ProtocolVersion::V22_05)
-            .unwrap_err();
+        let e = RerouteMsg::decode(
+            &mut Reader::with_base(Bytes::from_static(&[2]), 10),
+            ProtocolVersion::V22_05,
+        )
+        .unwrap_err();
         assert_eq!((e.offset, e.reason()), (10, "unknown_value"));
     }
 }

@@ -27,7 +27,9 @@ pub struct ReservationInfoRequest {
 
 impl Decode for ReservationInfoRequest {
     fn decode(r: &mut Reader, _: ProtocolVersion) -> Result<Self> {
-        Ok(ReservationInfoRequest { last_update: r.i64()? })
+        Ok(ReservationInfoRequest {
+            last_update: r.i64()?,
+        })
     }
 }
 
@@ -46,8 +48,11 @@ pub struct ReservationInfoResponse {
 
 impl ReservationInfoResponse {
     pub fn describe(&self) -> String {
-        let names: Vec<String> =
-            self.reservations.iter().map(|r| r.name.text().unwrap_or_else(|| "(null)".into())).collect();
+        let names: Vec<String> = self
+            .reservations
+            .iter()
+            .map(|r| r.name.text().unwrap_or_else(|| "(null)".into()))
+            .collect();
         if names.is_empty() {
             "0 reservations".into()
         } else {
@@ -68,7 +73,10 @@ impl Decode for ReservationInfoResponse {
         for _ in 0..n {
             reservations.push(ReservationRec::decode(r, v)?);
         }
-        Ok(ReservationInfoResponse { last_update, reservations })
+        Ok(ReservationInfoResponse {
+            last_update,
+            reservations,
+        })
     }
 }
 
@@ -131,7 +139,11 @@ impl Decode for ReservationRec {
     fn decode(r: &mut Reader, v: ProtocolVersion) -> Result<Self> {
         let accounts = r.packstr()?;
         let burst_buffer = r.packstr()?;
-        let comment = if v >= ProtocolVersion::V23_02 { Some(r.packstr()?) } else { None };
+        let comment = if v >= ProtocolVersion::V23_02 {
+            Some(r.packstr()?)
+        } else {
+            None
+        };
         let core_cnt = r.u32()?;
         let end_time = r.i64()?;
         let features = r.packstr()?;
@@ -143,13 +155,25 @@ impl Decode for ReservationRec {
         let node_list = r.packstr()?;
         let partition = r.packstr()?;
         let purge_comp_time = r.u32()?;
-        let resv_watts = if v <= ProtocolVersion::V25_05 { Some(r.u32()?) } else { None };
+        let resv_watts = if v <= ProtocolVersion::V25_05 {
+            Some(r.u32()?)
+        } else {
+            None
+        };
         let start_time = r.i64()?;
         let tres_str = r.packstr()?;
         let users = r.packstr()?;
         let groups = r.packstr()?;
-        let qos = if v >= ProtocolVersion::V25_11 { Some(r.packstr()?) } else { None };
-        let allowed_parts = if v >= ProtocolVersion::V25_11 { Some(r.packstr()?) } else { None };
+        let qos = if v >= ProtocolVersion::V25_11 {
+            Some(r.packstr()?)
+        } else {
+            None
+        };
+        let allowed_parts = if v >= ProtocolVersion::V25_11 {
+            Some(r.packstr()?)
+        } else {
+            None
+        };
         let node_inx = HexBitmap::decode(r, v)?;
         let at = r.offset();
         let n = r.u32()?;
@@ -158,7 +182,10 @@ impl Decode for ReservationRec {
         }
         let mut core_spec = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            core_spec.push(CoreSpec { node_name: r.packstr()?, core_id: r.packstr()? });
+            core_spec.push(CoreSpec {
+                node_name: r.packstr()?,
+                core_id: r.packstr()?,
+            });
         }
         Ok(ReservationRec {
             accounts,
@@ -234,13 +261,19 @@ mod tests {
     #[test]
     fn request_is_exactly_8_bytes_and_legacy_4_is_told_apart() {
         let v = ProtocolVersion::V22_05;
-        let m = ReservationInfoRequest { last_update: 4_000_000_000 };
+        let m = ReservationInfoRequest {
+            last_update: 4_000_000_000,
+        };
         let mut out = Vec::new();
         m.encode(&mut out, v);
         assert_eq!(out, [0, 0, 0, 0, 0xee, 0x6b, 0x28, 0]);
-        assert_eq!(ReservationInfoRequest::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(), m);
+        assert_eq!(
+            ReservationInfoRequest::decode(&mut Reader::new(Bytes::from(out)), v).unwrap(),
+            m
+        );
         assert!(is_legacy_flurm_2024(&[0, 0, 0, 0]));
-        let e = ReservationInfoRequest::decode(&mut Reader::new(Bytes::from_static(&[0; 4])), v).unwrap_err();
+        let e = ReservationInfoRequest::decode(&mut Reader::new(Bytes::from_static(&[0; 4])), v)
+            .unwrap_err();
         assert_eq!(e.reason(), "truncated");
     }
 
@@ -249,8 +282,15 @@ mod tests {
         // [LAB] no reservations → 00000000 + 8-byte time.
         let wire: &[u8] = &[0, 0, 0, 0, 0, 0, 0, 0, 0x6b, 0x02, 0xd3, 0x0b];
         for v in ProtocolVersion::MODERN {
-            let m = ReservationInfoResponse::decode(&mut Reader::new(Bytes::from_static(wire)), v).unwrap();
-            assert_eq!(m, ReservationInfoResponse { last_update: 0x6b02d30b, reservations: vec![] });
+            let m = ReservationInfoResponse::decode(&mut Reader::new(Bytes::from_static(wire)), v)
+                .unwrap();
+            assert_eq!(
+                m,
+                ReservationInfoResponse {
+                    last_update: 0x6b02d30b,
+                    reservations: vec![]
+                }
+            );
             let mut out = Vec::new();
             m.encode(&mut out, v);
             assert_eq!(out, wire);

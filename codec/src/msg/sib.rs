@@ -96,8 +96,18 @@ pub struct JobState(pub u32);
 
 impl JobState {
     const BASE: [&'static str; 12] = [
-        "PENDING", "RUNNING", "SUSPENDED", "COMPLETE", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL",
-        "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OOM",
+        "PENDING",
+        "RUNNING",
+        "SUSPENDED",
+        "COMPLETE",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OOM",
     ];
     const FLAGS: [(u64, &'static str); 16] = [
         (0x100, "LAUNCH_FAILED"),
@@ -211,7 +221,10 @@ impl serde::Serialize for SibMsg {
         st.serialize_field("req_uid", &self.req_uid)?;
         st.serialize_field("step_id", &self.step_id)?;
         st.serialize_field("submit_host", &self.submit_host)?;
-        st.serialize_field("submit_proto_ver", &self.submit_proto_ver.map(ProtocolVersion))?;
+        st.serialize_field(
+            "submit_proto_ver",
+            &self.submit_proto_ver.map(ProtocolVersion),
+        )?;
         st.serialize_field("user_id", &self.user_id)?;
         st.serialize_field("data_type", &self.data_type.display_in(Namespace::Slurm))?;
         st.serialize_field("data_version", &self.data_version)?;
@@ -226,8 +239,16 @@ impl Decode for SibMsg {
         let data_type = MsgType(r.u16()?);
         let data_version = ProtocolVersion(r.u16()?);
         let fed_siblings = SiblingBitmap(r.u64()?);
-        let group_id = if v >= ProtocolVersion::V23_02 { Some(r.u32()?) } else { None };
-        let job_id = if v <= ProtocolVersion::V25_05 { Some(JobId(r.u32()?)) } else { None };
+        let group_id = if v >= ProtocolVersion::V23_02 {
+            Some(r.u32()?)
+        } else {
+            None
+        };
+        let job_id = if v <= ProtocolVersion::V25_05 {
+            Some(JobId(r.u32()?))
+        } else {
+            None
+        };
         let job_state = JobState(r.u32()?);
         let return_code = ReturnCode(r.u32()? as i32);
         let start_time = r.i64()?;
@@ -236,13 +257,35 @@ impl Decode for SibMsg {
         let at = r.offset();
         let raw_type = r.u16()?;
         let sib_msg_type = SibMsgType::from_wire(raw_type).ok_or_else(|| {
-            DecodeError::new(at, ErrorKind::UnknownValue { field: "sib_msg_type", value: raw_type as u64 })
+            DecodeError::new(
+                at,
+                ErrorKind::UnknownValue {
+                    field: "sib_msg_type",
+                    value: raw_type as u64,
+                },
+            )
         })?;
-        let step_id = if v >= ProtocolVersion::V25_11 { Some(StepId::decode(r, v)?) } else { None };
+        let step_id = if v >= ProtocolVersion::V25_11 {
+            Some(StepId::decode(r, v)?)
+        } else {
+            None
+        };
         let submit_host = r.packstr()?;
-        let submit_proto_ver = if v >= ProtocolVersion::V23_11 { Some(r.u16()?) } else { None };
-        let user_id = if v >= ProtocolVersion::V23_02 { Some(r.u32()?) } else { None };
-        let data = if bool16(r, "has_data")? { Some(RawBytes(r.rest())) } else { None };
+        let submit_proto_ver = if v >= ProtocolVersion::V23_11 {
+            Some(r.u16()?)
+        } else {
+            None
+        };
+        let user_id = if v >= ProtocolVersion::V23_02 {
+            Some(r.u32()?)
+        } else {
+            None
+        };
+        let data = if bool16(r, "has_data")? {
+            Some(RawBytes(r.rest()))
+        } else {
+            None
+        };
         Ok(SibMsg {
             cluster_id,
             data_type,
@@ -284,7 +327,10 @@ impl Encode for SibMsg {
         w.put_u32(self.req_uid);
         w.put_u16(self.sib_msg_type.to_wire());
         if v >= ProtocolVersion::V25_11 {
-            let step = self.step_id.unwrap_or(StepId { job_id: self.job().unwrap_or_default(), ..StepId::default() });
+            let step = self.step_id.unwrap_or(StepId {
+                job_id: self.job().unwrap_or_default(),
+                ..StepId::default()
+            });
             step.encode(w, v);
         }
         self.submit_host.encode(w);
@@ -343,10 +389,14 @@ mod tests {
         m.encode(&mut out, ProtocolVersion::V22_05);
         assert_eq!(out, want);
         assert_eq!(out.len(), 52);
-        let back = SibMsg::decode(&mut Reader::new(Bytes::from(out)), ProtocolVersion::V22_05).unwrap();
+        let back =
+            SibMsg::decode(&mut Reader::new(Bytes::from(out)), ProtocolVersion::V22_05).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.job_state.names(), "CANCELLED");
-        assert_eq!(back.describe(), "FED_JOB_COMPLETE job 67108866 (cluster 1, local 2)");
+        assert_eq!(
+            back.describe(),
+            "FED_JOB_COMPLETE job 67108866 (cluster 1, local 2)"
+        );
     }
 
     #[test]
@@ -355,9 +405,19 @@ mod tests {
         complete_22_05().encode(&mut m, ProtocolVersion::V22_05);
         m[44] = 0;
         m[45] = 13; // sib_msg_type
-        let e = SibMsg::decode(&mut Reader::with_base(Bytes::from(m), 100), ProtocolVersion::V22_05).unwrap_err();
+        let e = SibMsg::decode(
+            &mut Reader::with_base(Bytes::from(m), 100),
+            ProtocolVersion::V22_05,
+        )
+        .unwrap_err();
         assert_eq!(e.offset, 144);
-        assert_eq!(e.kind, ErrorKind::UnknownValue { field: "sib_msg_type", value: 13 });
+        assert_eq!(
+            e.kind,
+            ErrorKind::UnknownValue {
+                field: "sib_msg_type",
+                value: 13
+            }
+        );
     }
 
     #[test]
@@ -366,7 +426,8 @@ mod tests {
         complete_22_05().encode(&mut m, ProtocolVersion::V22_05);
         let n = m.len();
         m[n - 1] = 2;
-        let e = SibMsg::decode(&mut Reader::new(Bytes::from(m)), ProtocolVersion::V22_05).unwrap_err();
+        let e =
+            SibMsg::decode(&mut Reader::new(Bytes::from(m)), ProtocolVersion::V22_05).unwrap_err();
         assert_eq!((e.offset, e.reason()), (50, "unknown_value"));
     }
 }

@@ -137,8 +137,12 @@ impl PeerTable {
             // Legacy peers are recognised by address; `cluster` names the peer's
             // cluster (fed ids, labels). A slurm-dialect peer may be a name only.
             let net = match (&e.match_addr, &e.cluster) {
-                (Some(m), _) => Some(parse_net(m).ok_or_else(|| ConfigError::BadCidr(i, m.clone()))?),
-                (None, Some(_)) if e.dialect == Dialect::LegacyFlurm => return Err(ConfigError::ClusterNeedsMatch(i)),
+                (Some(m), _) => {
+                    Some(parse_net(m).ok_or_else(|| ConfigError::BadCidr(i, m.clone()))?)
+                }
+                (None, Some(_)) if e.dialect == Dialect::LegacyFlurm => {
+                    return Err(ConfigError::ClusterNeedsMatch(i))
+                }
                 (None, Some(_)) => None,
                 (None, None) => return Err(ConfigError::MatchOrCluster(i)),
             };
@@ -150,8 +154,19 @@ impl PeerTable {
                     fed_ids.insert(c.clone(), id);
                 }
             }
-            let name = e.name.clone().or_else(|| e.cluster.clone()).or_else(|| e.match_addr.clone()).unwrap_or_default();
-            peers.push(Peer { name, dialect: e.dialect, fed_id: e.fed_id, cluster: e.cluster.clone(), net });
+            let name = e
+                .name
+                .clone()
+                .or_else(|| e.cluster.clone())
+                .or_else(|| e.match_addr.clone())
+                .unwrap_or_default();
+            peers.push(Peer {
+                name,
+                dialect: e.dialect,
+                fed_id: e.fed_id,
+                cluster: e.cluster.clone(),
+                net,
+            });
         }
         Ok(PeerTable { peers, fed_ids })
     }
@@ -170,7 +185,8 @@ impl PeerTable {
     /// The legacy-FLURM peer matching, if any (the only case where anything is
     /// translated).
     pub fn legacy_peer(&self, addr: IpAddr, cluster: Option<&str>) -> Option<&Peer> {
-        self.lookup(addr, cluster).filter(|p| p.dialect == Dialect::LegacyFlurm)
+        self.lookup(addr, cluster)
+            .filter(|p| p.dialect == Dialect::LegacyFlurm)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -207,7 +223,9 @@ fn canonical(addr: IpAddr) -> IpAddr {
 }
 
 fn parse_net(s: &str) -> Option<IpNet> {
-    IpNet::from_str(s).ok().or_else(|| IpAddr::from_str(s).ok().map(IpNet::from))
+    IpNet::from_str(s)
+        .ok()
+        .or_else(|| IpAddr::from_str(s).ok().map(IpNet::from))
 }
 
 impl FedIds for PeerTable {
@@ -251,11 +269,29 @@ mod tests {
         )
         .unwrap();
         let t = PeerTable::new(&f.peers, &f.legacy).unwrap();
-        assert_eq!(t.legacy_peer("10.0.0.7".parse().unwrap(), None).unwrap().name, "10.0.0.0/24");
-        assert_eq!(t.legacy_peer("::ffff:10.0.0.7".parse().unwrap(), None).unwrap().fed_id, Some(3));
+        assert_eq!(
+            t.legacy_peer("10.0.0.7".parse().unwrap(), None)
+                .unwrap()
+                .name,
+            "10.0.0.0/24"
+        );
+        assert_eq!(
+            t.legacy_peer("::ffff:10.0.0.7".parse().unwrap(), None)
+                .unwrap()
+                .fed_id,
+            Some(3)
+        );
         assert!(t.legacy_peer("10.0.1.7".parse().unwrap(), None).is_none());
-        assert_eq!(t.legacy_peer("192.0.2.1".parse().unwrap(), None).unwrap().name, "legacy");
-        assert!(t.legacy_peer("127.0.0.9".parse().unwrap(), None).is_none(), "slurm dialect is never legacy");
+        assert_eq!(
+            t.legacy_peer("192.0.2.1".parse().unwrap(), None)
+                .unwrap()
+                .name,
+            "legacy"
+        );
+        assert!(
+            t.legacy_peer("127.0.0.9".parse().unwrap(), None).is_none(),
+            "slurm dialect is never legacy"
+        );
         assert!(t.lookup("127.0.0.9".parse().unwrap(), None).is_some());
         assert_eq!(t.fed_id("alpha"), Some(2));
         assert_eq!(t.fed_id("legacy"), Some(1));
@@ -271,11 +307,29 @@ mod tests {
             fed_id: id,
         };
         let l = LegacyConfig::default();
-        assert_eq!(PeerTable::new(&[p(None, None, None)], &l).unwrap_err(), ConfigError::MatchOrCluster(0));
-        assert_eq!(PeerTable::new(&[p(None, Some("legacy"), None)], &l).unwrap_err(), ConfigError::ClusterNeedsMatch(0));
-        assert!(matches!(PeerTable::new(&[p(Some("10.0.0.0/99"), None, None)], &l), Err(ConfigError::BadCidr(0, _))));
-        assert_eq!(PeerTable::new(&[p(Some("10.0.0.1"), None, Some(64))], &l).unwrap_err(), ConfigError::BadFedId(0, 64));
-        let bad = LegacyConfig { upstream_version: 0x2650, ..LegacyConfig::default() };
-        assert_eq!(PeerTable::new(&[], &bad).unwrap_err(), ConfigError::BadVersion(0x2650));
+        assert_eq!(
+            PeerTable::new(&[p(None, None, None)], &l).unwrap_err(),
+            ConfigError::MatchOrCluster(0)
+        );
+        assert_eq!(
+            PeerTable::new(&[p(None, Some("legacy"), None)], &l).unwrap_err(),
+            ConfigError::ClusterNeedsMatch(0)
+        );
+        assert!(matches!(
+            PeerTable::new(&[p(Some("10.0.0.0/99"), None, None)], &l),
+            Err(ConfigError::BadCidr(0, _))
+        ));
+        assert_eq!(
+            PeerTable::new(&[p(Some("10.0.0.1"), None, Some(64))], &l).unwrap_err(),
+            ConfigError::BadFedId(0, 64)
+        );
+        let bad = LegacyConfig {
+            upstream_version: 0x2650,
+            ..LegacyConfig::default()
+        };
+        assert_eq!(
+            PeerTable::new(&[], &bad).unwrap_err(),
+            ConfigError::BadVersion(0x2650)
+        );
     }
 }

@@ -64,7 +64,13 @@ impl LegacyMetrics {
 
     /// Registers every family in `registry` and pre-creates the translation series.
     pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
-        for c in [&self.translations, &self.credentials_minted, &self.refusals, &self.http_probes, &self.passthrough] {
+        for c in [
+            &self.translations,
+            &self.credentials_minted,
+            &self.refusals,
+            &self.http_probes,
+            &self.passthrough,
+        ] {
             registry.register(Box::new(c.clone()))?;
         }
         for (d, f, t) in TRANSLATIONS {
@@ -107,7 +113,13 @@ impl ProbeLog {
 
     /// Counts one HTTP request seen on a Slurm port; logs the first one per
     /// address. `peer` = the configured peer name, or "unconfigured".
-    pub fn observe(&self, metrics: &LegacyMetrics, peer: &str, addr: std::net::IpAddr, request_line: &str) {
+    pub fn observe(
+        &self,
+        metrics: &LegacyMetrics,
+        peer: &str,
+        addr: std::net::IpAddr,
+        request_line: &str,
+    ) {
         let path = probe_path_label(request_line);
         metrics.http_probes.with_label_values(&[peer, path]).inc();
         let first = {

@@ -41,14 +41,22 @@ impl LegacyRuntime {
         let table = PeerTable::new(peers, &config).map_err(|e| e.to_string())?;
         let munge = crate::munge::Munge::load(config.munge_socket.as_deref())
             .map_err(|e| format!("legacy.munge_socket: {e} (legacy FLURM peers need libmunge: scripts/install-build-deps)"))?;
-        let shared =
-            Arc::new(translator::Shared { peers: table, config, credentials: Arc::new(munge), metrics });
+        let shared = Arc::new(translator::Shared {
+            peers: table,
+            config,
+            credentials: Arc::new(munge),
+            metrics,
+        });
         Ok(Some(LegacyRuntime { shared, probes }))
     }
 
     /// The translator for a connection `client → upstream`, if either end is a
     /// legacy peer (then the connection must go through [`relay::relay`]).
-    pub fn translator(&self, client: std::net::SocketAddr, upstream: std::net::SocketAddr) -> Option<Translator> {
+    pub fn translator(
+        &self,
+        client: std::net::SocketAddr,
+        upstream: std::net::SocketAddr,
+    ) -> Option<Translator> {
         relay::translator_for(&self.shared, client, upstream)
     }
 }

@@ -78,7 +78,9 @@ impl Watch<'_> {
     /// A frame from the upstream and what the translator made of it.
     fn upstream_frame(&mut self, original: &[u8], action: &Action) {
         match (self.slurm_is_client, action) {
-            (true, Action::Forward(sent) | Action::Refuse(sent)) => self.feed(Direction::ServerToClient, sent),
+            (true, Action::Forward(sent) | Action::Refuse(sent)) => {
+                self.feed(Direction::ServerToClient, sent)
+            }
             (false, _) => self.feed(Direction::ServerToClient, original),
         }
     }
@@ -129,7 +131,10 @@ where
     let (mut cmode, mut umode) = (Dir::Frames, Dir::Frames);
     let (mut c_eof, mut u_eof) = (false, false);
     let mut out = RelayOutcome::default();
-    let mut watch = Watch { observer, slurm_is_client: translator.role() == Role::ToLegacy };
+    let mut watch = Watch {
+        observer,
+        slurm_is_client: translator.role() == Role::ToLegacy,
+    };
     while !(c_eof && u_eof) {
         tokio::select! {
             n = cr.read_buf(&mut cbuf), if !c_eof => {
@@ -223,16 +228,29 @@ async fn pass_raw(
 
 /// The first line of an HTTP request (at most 200 bytes, lossy), for the probe log.
 pub fn request_line(buf: &[u8]) -> String {
-    let end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len()).min(200);
+    let end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len())
+        .min(200);
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Which translator (if any) a connection from `client` to `upstream` gets: the
 /// upstream being a legacy peer makes it [`Role::ToLegacy`], else the client being
 /// one makes it [`Role::FromLegacy`]; otherwise `None` (plain byte relay).
-pub fn translator_for(shared: &Arc<Shared>, client: SocketAddr, upstream: SocketAddr) -> Option<Translator> {
+pub fn translator_for(
+    shared: &Arc<Shared>,
+    client: SocketAddr,
+    upstream: SocketAddr,
+) -> Option<Translator> {
     if let Some(p) = shared.peers.legacy_peer(upstream.ip(), None) {
-        return Some(Translator::new(Role::ToLegacy, p.clone(), upstream, shared.clone()));
+        return Some(Translator::new(
+            Role::ToLegacy,
+            p.clone(),
+            upstream,
+            shared.clone(),
+        ));
     }
     shared
         .peers
@@ -265,7 +283,9 @@ pub async fn serve_route(
             let _ = client.set_nodelay(true);
             let _ = up.set_nodelay(true);
             let r = match translator_for(&shared, client_addr, upstream) {
-                Some(t) => relay(client, up, t, client_addr, Some(probes), None).await.map(|_| ()),
+                Some(t) => relay(client, up, t, client_addr, Some(probes), None)
+                    .await
+                    .map(|_| ()),
                 None => plain(client, up, client_addr, &shared, &probes).await,
             };
             if let Err(e) = r {
@@ -285,8 +305,18 @@ async fn plain(
     let mut head = [0u8; 256];
     let n = client.peek(&mut head).await?;
     if looks_like_http(&head[..n]) {
-        let peer = shared.peers.lookup(client_addr.ip(), None).map_or("unconfigured", |p| p.name.as_str());
-        probes.observe(&shared.metrics, peer, client_addr.ip(), &request_line(&head[..n]));
+        let peer = shared
+            .peers
+            .lookup(client_addr.ip(), None)
+            .map_or("unconfigured", |p| p.name.as_str());
+        probes.observe(
+            &shared.metrics,
+            peer,
+            client_addr.ip(),
+            &request_line(&head[..n]),
+        );
     }
-    tokio::io::copy_bidirectional(&mut client, &mut up).await.map(|_| ())
+    tokio::io::copy_bidirectional(&mut client, &mut up)
+        .await
+        .map(|_| ())
 }

@@ -15,11 +15,12 @@ use slurm_codec::flags::HeaderFlags;
 use slurm_codec::frame::{Frame, FrameHead, Framing};
 use slurm_codec::header::Header;
 use slurm_codec::legacy::translate::{
-    legacy_2024_to_slurm_2049, legacy_2025_to_slurm_2050, slurm_2049_to_legacy_2024, slurm_2050_to_legacy_2025, Unsigned,
+    legacy_2024_to_slurm_2049, legacy_2025_to_slurm_2050, slurm_2049_to_legacy_2024,
+    slurm_2050_to_legacy_2025, Unsigned,
 };
 use slurm_codec::legacy::{
-    classify_2024, Kind2024, LEGACY_REQUEST_FED_INFO, LEGACY_RESPONSE_FED_INFO, LEGACY_VERSION, SLURM_REQUEST_FED_INFO,
-    SLURM_RESPONSE_FED_INFO,
+    classify_2024, Kind2024, LEGACY_REQUEST_FED_INFO, LEGACY_RESPONSE_FED_INFO, LEGACY_VERSION,
+    SLURM_REQUEST_FED_INFO, SLURM_RESPONSE_FED_INFO,
 };
 use slurm_codec::wire::PackStr;
 use slurm_codec::{MsgType, ProtocolVersion};
@@ -79,7 +80,10 @@ pub struct Shared {
 enum Pending {
     None,
     /// A Slurm 2049 went to the legacy peer as 2024.
-    SlurmFedInfo { request: Header, requester_uid: u32 },
+    SlurmFedInfo {
+        request: Header,
+        requester_uid: u32,
+    },
     /// A legacy 2024 went to slurmctld as 2049.
     LegacyFedInfo,
 }
@@ -98,13 +102,22 @@ struct Refusal {
 }
 
 fn refuse(reason: &'static str, detail: impl Into<String>) -> Refusal {
-    Refusal { reason, detail: detail.into() }
+    Refusal {
+        reason,
+        detail: detail.into(),
+    }
 }
 
 impl Translator {
     /// `peer` = the legacy peer (from [`PeerTable::legacy_peer`]), `addr` = its address.
     pub fn new(role: Role, peer: Peer, addr: SocketAddr, shared: Arc<Shared>) -> Self {
-        Translator { role, peer, addr, shared, pending: Pending::None }
+        Translator {
+            role,
+            peer,
+            addr,
+            shared,
+            pending: Pending::None,
+        }
     }
 
     pub fn role(&self) -> Role {
@@ -124,13 +137,21 @@ impl Translator {
         let Ok(frame) = Frame::decode(raw.clone(), Framing::Normal) else {
             return Action::Forward(raw);
         };
-        let Some(header) = frame.header().cloned() else { return Action::Forward(raw) };
+        let Some(header) = frame.header().cloned() else {
+            return Action::Forward(raw);
+        };
         let result = match (self.role, header.msg_type) {
-            (Role::ToLegacy, SLURM_REQUEST_FED_INFO) => self.slurm_request_to_legacy(&frame, &header),
+            (Role::ToLegacy, SLURM_REQUEST_FED_INFO) => {
+                self.slurm_request_to_legacy(&frame, &header)
+            }
             (Role::FromLegacy, LEGACY_REQUEST_FED_INFO) => match classify_2024(&frame) {
                 Kind2024::LegacyFedInfo => self.legacy_request_to_slurm(&frame),
                 kind => {
-                    self.passthrough(if kind == Kind2024::SlurmReservationInfo { "slurm_2024" } else { "unrecognised_2024" });
+                    self.passthrough(if kind == Kind2024::SlurmReservationInfo {
+                        "slurm_2024"
+                    } else {
+                        "unrecognised_2024"
+                    });
                     return Action::Forward(raw);
                 }
             },
@@ -144,7 +165,15 @@ impl Translator {
                 });
                 return Action::Forward(raw);
             }
-            (Role::FromLegacy, _) if matches!(frame.head, FrameHead::Normal { auth: AuthSection::Absent, .. }) => {
+            (Role::FromLegacy, _)
+                if matches!(
+                    frame.head,
+                    FrameHead::Normal {
+                        auth: AuthSection::Absent,
+                        ..
+                    }
+                ) =>
+            {
                 // An unsigned legacy frame of another type would need minting: never.
                 self.passthrough("unsigned_other_type");
                 return Action::Forward(raw);
@@ -168,9 +197,13 @@ impl Translator {
         };
         let msg_type = frame.msg_type();
         let result = match (&pending, msg_type) {
-            (Pending::SlurmFedInfo { request, requester_uid }, LEGACY_RESPONSE_FED_INFO) => {
-                self.legacy_reply_to_slurm(&frame, request, *requester_uid)
-            }
+            (
+                Pending::SlurmFedInfo {
+                    request,
+                    requester_uid,
+                },
+                LEGACY_RESPONSE_FED_INFO,
+            ) => self.legacy_reply_to_slurm(&frame, request, *requester_uid),
             (Pending::LegacyFedInfo, SLURM_RESPONSE_FED_INFO) => self.slurm_reply_to_legacy(&frame),
             _ => {
                 // e.g. RESPONSE_SLURM_RC from a legacy release that answers 2024
@@ -196,11 +229,19 @@ impl Translator {
     }
 
     fn passthrough(&self, reason: &str) {
-        self.shared.metrics.passthrough.with_label_values(&[&self.peer.name, reason]).inc();
+        self.shared
+            .metrics
+            .passthrough
+            .with_label_values(&[&self.peer.name, reason])
+            .inc();
     }
 
     fn count(&self, direction: &str, from: &str, to: &str) {
-        self.shared.metrics.translations.with_label_values(&[direction, from, to]).inc();
+        self.shared
+            .metrics
+            .translations
+            .with_label_values(&[direction, from, to])
+            .inc();
     }
 
     fn mint(&self, unsigned: &Unsigned, uid: Option<u32>) -> Result<Bytes, Refusal> {
@@ -209,7 +250,11 @@ impl Translator {
             .credentials
             .mint(&unsigned.k12_payload(), uid)
             .map_err(|e| refuse("mint_failed", e.to_string()))?;
-        self.shared.metrics.credentials_minted.with_label_values(&[&unsigned.msg_type().0.to_string()]).inc();
+        self.shared
+            .metrics
+            .credentials_minted
+            .with_label_values(&[&unsigned.msg_type().0.to_string()])
+            .inc();
         Ok(unsigned.seal_munge(&cred))
     }
 
@@ -225,44 +270,77 @@ impl Translator {
             return Err(refuse("not_normal_framing", ""));
         };
         let credential = match auth {
-            AuthSection::Munge { credential: PackStr(Some(c)) } if c.len() > 1 => c,
-            AuthSection::Munge { .. } => return Err(refuse("empty_credential", "auth/munge with an empty credential")),
-            other => return Err(refuse("missing_credential", format!("auth section {}", other.label()))),
+            AuthSection::Munge {
+                credential: PackStr(Some(c)),
+            } if c.len() > 1 => c,
+            AuthSection::Munge { .. } => {
+                return Err(refuse(
+                    "empty_credential",
+                    "auth/munge with an empty credential",
+                ))
+            }
+            other => {
+                return Err(refuse(
+                    "missing_credential",
+                    format!("auth section {}", other.label()),
+                ))
+            }
         };
         let decoded = self
             .shared
             .credentials
             .verify(credential)
-            .map_err(|e| Refusal { reason: e.reason(), detail: e.to_string() })?;
+            .map_err(|e| Refusal {
+                reason: e.reason(),
+                detail: e.to_string(),
+            })?;
         if !body_hash::payload_matches(&decoded.payload, header.msg_type, &frame.body_bytes()) {
-            return Err(refuse("body_hash_mismatch", format!("payload of {} bytes", decoded.payload.len())));
+            return Err(refuse(
+                "body_hash_mismatch",
+                format!("payload of {} bytes", decoded.payload.len()),
+            ));
         }
         Ok(decoded)
     }
 
-    fn slurm_request_to_legacy(&mut self, frame: &Frame, header: &Header) -> Result<Bytes, Refusal> {
+    fn slurm_request_to_legacy(
+        &mut self,
+        frame: &Frame,
+        header: &Header,
+    ) -> Result<Bytes, Refusal> {
         let who = self.verify(frame)?;
-        let out = slurm_2049_to_legacy_2024(frame).map_err(|e| refuse(e.reason(), e.to_string()))?;
-        self.pending = Pending::SlurmFedInfo { request: header.clone(), requester_uid: who.uid };
+        let out =
+            slurm_2049_to_legacy_2024(frame).map_err(|e| refuse(e.reason(), e.to_string()))?;
+        self.pending = Pending::SlurmFedInfo {
+            request: header.clone(),
+            requester_uid: who.uid,
+        };
         self.count("to_legacy", "slurm_2049", "legacy_2024");
         Ok(out)
     }
 
     fn legacy_request_to_slurm(&mut self, frame: &Frame) -> Result<Bytes, Refusal> {
         let v = ProtocolVersion(self.shared.config.upstream_version);
-        let unsigned = legacy_2024_to_slurm_2049(frame, v).map_err(|e| refuse(e.reason(), e.to_string()))?;
+        let unsigned =
+            legacy_2024_to_slurm_2049(frame, v).map_err(|e| refuse(e.reason(), e.to_string()))?;
         let out = self.mint(&unsigned, None)?;
         self.pending = Pending::LegacyFedInfo;
         self.count("from_legacy", "legacy_2024", "slurm_2049");
         Ok(out)
     }
 
-    fn legacy_reply_to_slurm(&mut self, frame: &Frame, request: &Header, uid: u32) -> Result<Bytes, Refusal> {
+    fn legacy_reply_to_slurm(
+        &mut self,
+        frame: &Frame,
+        request: &Header,
+        uid: u32,
+    ) -> Result<Bytes, Refusal> {
         if self.shared.config.require_peer_credential {
             self.verify(frame)?;
         }
         let ids = self.shared.peers.fed_ids_for(&self.peer, None);
-        let unsigned = legacy_2025_to_slurm_2050(frame, request, &ids).map_err(|e| refuse(e.reason(), e.to_string()))?;
+        let unsigned = legacy_2025_to_slurm_2050(frame, request, &ids)
+            .map_err(|e| refuse(e.reason(), e.to_string()))?;
         let out = self.mint(&unsigned, self.reply_restriction(uid))?;
         self.count("from_legacy", "legacy_2025", "slurm_2050");
         Ok(out)
@@ -271,7 +349,8 @@ impl Translator {
     fn slurm_reply_to_legacy(&mut self, frame: &Frame) -> Result<Bytes, Refusal> {
         self.verify(frame)?;
         let local = self.shared.config.local_cluster.as_deref();
-        let unsigned = slurm_2050_to_legacy_2025(frame, local).map_err(|e| refuse(e.reason(), e.to_string()))?;
+        let unsigned = slurm_2050_to_legacy_2025(frame, local)
+            .map_err(|e| refuse(e.reason(), e.to_string()))?;
         let out = self.mint(&unsigned, None)?;
         self.count("to_legacy", "slurm_2050", "legacy_2025");
         Ok(out)
@@ -282,7 +361,11 @@ impl Translator {
     }
 
     fn refused_with_uid(&self, r: Refusal, request: Option<&Header>, uid: Option<u32>) -> Action {
-        self.shared.metrics.refusals.with_label_values(&[&self.peer.name, r.reason]).inc();
+        self.shared
+            .metrics
+            .refusals
+            .with_label_values(&[&self.peer.name, r.reason])
+            .inc();
         tracing::warn!(
             peer = %self.peer.name, addr = %self.addr, reason = r.reason, detail = %r.detail,
             "legacy FLURM translation refused; caller answered with SLURM_PROTOCOL_AUTHENTICATION_ERROR"
@@ -294,19 +377,33 @@ impl Translator {
     /// version and flags (legacy framing when there is no Slurm request), signed
     /// when munged is reachable.
     pub fn auth_error_reply(&self, request: Option<&Header>, uid: Option<u32>) -> Bytes {
-        let (version, mut flags) = request.map_or((LEGACY_VERSION, HeaderFlags(0)), |h| (h.version, h.flags));
+        let (version, mut flags) =
+            request.map_or((LEGACY_VERSION, HeaderFlags(0)), |h| (h.version, h.flags));
         flags.0 &= !HeaderFlags::NO_AUTH_CRED;
         let mut body = BytesMut::new();
         body.put_u32(SLURM_PROTOCOL_AUTHENTICATION_ERROR);
-        let unsigned = Unsigned { header: Header::new(version, flags, RESPONSE_SLURM_RC, 4), body: body.freeze() };
+        let unsigned = Unsigned {
+            header: Header::new(version, flags, RESPONSE_SLURM_RC, 4),
+            body: body.freeze(),
+        };
         let restrict = uid.and_then(|u| self.reply_restriction(u));
-        match self.shared.credentials.mint(&unsigned.k12_payload(), restrict) {
+        match self
+            .shared
+            .credentials
+            .mint(&unsigned.k12_payload(), restrict)
+        {
             Ok(c) => {
-                self.shared.metrics.credentials_minted.with_label_values(&[&RESPONSE_SLURM_RC.0.to_string()]).inc();
+                self.shared
+                    .metrics
+                    .credentials_minted
+                    .with_label_values(&[&RESPONSE_SLURM_RC.0.to_string()])
+                    .inc();
                 unsigned.seal_munge(&c)
             }
             // No munged: FLURM's own fallback shape (plugin 101, empty credential).
-            Err(_) => unsigned.seal(&AuthSection::Munge { credential: PackStr::from_text("") }),
+            Err(_) => unsigned.seal(&AuthSection::Munge {
+                credential: PackStr::from_text(""),
+            }),
         }
     }
 }

@@ -37,9 +37,16 @@ impl Peers {
             // RESPONSE_FED_INFO names every cluster with its SlurmctldPort.
             for f in &c.frames {
                 if let Some(Message::FedInfoResponse(r)) = f.frame.message() {
-                    let clusters = r.federation.iter().filter_map(|f| f.cluster_list.0.as_ref()).flatten().flatten();
+                    let clusters = r
+                        .federation
+                        .iter()
+                        .filter_map(|f| f.cluster_list.0.as_ref())
+                        .flatten()
+                        .flatten();
                     for cl in clusters {
-                        if let (Some(name), Ok(port)) = (cl.name.text(), u16::try_from(cl.control_port)) {
+                        if let (Some(name), Ok(port)) =
+                            (cl.name.text(), u16::try_from(cl.control_port))
+                        {
                             p.by_port.entry(port).or_insert(name);
                         }
                     }
@@ -49,18 +56,26 @@ impl Peers {
     }
 
     fn server(&self, c: &ReplayedConnection) -> String {
-        self.by_port.get(&c.server.port()).cloned().unwrap_or_else(|| c.server.to_string())
+        self.by_port
+            .get(&c.server.port())
+            .cloned()
+            .unwrap_or_else(|| c.server.to_string())
     }
 
     fn client(&self, c: &ReplayedConnection) -> String {
         match c.kind {
             ConnKind::FedPersist => {
-                let name = c.persist_init.as_ref().and_then(|i| i.cluster_name.text()).or_else(|| {
-                    // Handshake not captured: the one other cluster, if the pair is known.
-                    let server = self.by_port.get(&c.server.port())?;
-                    let others: Vec<_> = self.by_port.values().filter(|n| *n != server).collect();
-                    (others.len() == 1).then(|| others[0].clone())
-                });
+                let name = c
+                    .persist_init
+                    .as_ref()
+                    .and_then(|i| i.cluster_name.text())
+                    .or_else(|| {
+                        // Handshake not captured: the one other cluster, if the pair is known.
+                        let server = self.by_port.get(&c.server.port())?;
+                        let others: Vec<_> =
+                            self.by_port.values().filter(|n| *n != server).collect();
+                        (others.len() == 1).then(|| others[0].clone())
+                    });
                 format!("{}(fed persist)", name.unwrap_or_else(|| "ctld".into()))
             }
             ConnKind::DbdPersist => "slurmctld(dbd persist)".into(),
@@ -77,8 +92,16 @@ pub struct ConversationFilter {
 }
 
 /// Renders the conversation of a capture, messages in capture order.
-pub fn render(file: &str, conns: &[ReplayedConnection], peers: &Peers, filter: ConversationFilter) -> String {
-    let t0 = conns.iter().map(|c| c.first_ts).fold(f64::INFINITY, f64::min);
+pub fn render(
+    file: &str,
+    conns: &[ReplayedConnection],
+    peers: &Peers,
+    filter: ConversationFilter,
+) -> String {
+    let t0 = conns
+        .iter()
+        .map(|c| c.first_ts)
+        .fold(f64::INFINITY, f64::min);
     let mut lines: Vec<(f64, usize, String)> = Vec::new();
     for c in conns {
         if filter.peers_only && c.kind != ConnKind::FedPersist {
@@ -90,11 +113,21 @@ pub fn render(file: &str, conns: &[ReplayedConnection], peers: &Peers, filter: C
                 Direction::ClientToServer => (&client, &server),
                 Direction::ServerToClient => (&server, &client),
             };
-            let text = format!("{:>9.3}s  #{:<3} {from} -> {to}  {}", f.ts - t0, c.id, describe(&f.frame));
+            let text = format!(
+                "{:>9.3}s  #{:<3} {from} -> {to}  {}",
+                f.ts - t0,
+                c.id,
+                describe(&f.frame)
+            );
             lines.push((f.ts, c.id * 100_000 + i, text));
         }
         for e in &c.errors {
-            let text = format!("{:>9.3}s  #{:<3} decode error: {}", e.ts - t0, c.id, e.error);
+            let text = format!(
+                "{:>9.3}s  #{:<3} decode error: {}",
+                e.ts - t0,
+                c.id,
+                e.error
+            );
             lines.push((e.ts, c.id * 100_000 + 99_999, text));
         }
     }

@@ -85,7 +85,12 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
     // older side's); header versions are the fallback guess.
     let mut negotiated: HashMap<ProtocolVersion, usize> = HashMap::new();
     let mut headers: HashMap<ProtocolVersion, usize> = HashMap::new();
-    for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| c.saw_syn) {
+    for (i, c) in capture
+        .connections
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, c)| c.saw_syn)
+    {
         let r = replay_connection(c, None);
         if let Some(v) = r.negotiated_version {
             *negotiated.entry(v).or_default() += 1;
@@ -97,9 +102,16 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
         }
         out[i] = Some(r);
     }
-    let most = |m: HashMap<ProtocolVersion, usize>| m.into_iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| v);
+    let most = |m: HashMap<ProtocolVersion, usize>| {
+        m.into_iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| v)
+    };
     let hint = most(negotiated).or(most(headers));
-    for (i, c) in capture.connections.iter_mut().enumerate().filter(|(_, c)| !c.saw_syn) {
+    for (i, c) in capture
+        .connections
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, c)| !c.saw_syn)
+    {
         out[i] = Some(replay_connection(c, hint));
     }
     out.into_iter().flatten().collect()
@@ -107,9 +119,21 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
 
 /// Decodes one connection, flipping its orientation if the content says the
 /// provisional client is the server.
-pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVersion>) -> ReplayedConnection {
-    let start = if c.saw_syn { StreamStart::Beginning } else { StreamStart::MidStream };
-    let mut conn = Connection::new(ConnConfig { start, max_buffered: REPLAY_MAX_FRAME, version_hint, ..ConnConfig::default() });
+pub fn replay_connection(
+    c: &mut TcpConnection,
+    version_hint: Option<ProtocolVersion>,
+) -> ReplayedConnection {
+    let start = if c.saw_syn {
+        StreamStart::Beginning
+    } else {
+        StreamStart::MidStream
+    };
+    let mut conn = Connection::new(ConnConfig {
+        start,
+        max_buffered: REPLAY_MAX_FRAME,
+        version_hint,
+        ..ConnConfig::default()
+    });
     let mut r = ReplayedConnection {
         id: c.id,
         client: c.client,
@@ -149,12 +173,29 @@ pub fn replay_connection(c: &mut TcpConnection, version_hint: Option<ProtocolVer
                         exact,
                     });
                 }
-                ConnEvent::Oversized { dir, len, msg_type, framing, .. } => {
-                    r.oversized.push(OversizedFrame { dir, ts: seg.ts, len, msg_type, framing })
-                }
-                ConnEvent::Error { dir, stream_offset, error } => {
-                    r.errors.push(ReplayError { dir, ts: seg.ts, stream_offset, error })
-                }
+                ConnEvent::Oversized {
+                    dir,
+                    len,
+                    msg_type,
+                    framing,
+                    ..
+                } => r.oversized.push(OversizedFrame {
+                    dir,
+                    ts: seg.ts,
+                    len,
+                    msg_type,
+                    framing,
+                }),
+                ConnEvent::Error {
+                    dir,
+                    stream_offset,
+                    error,
+                } => r.errors.push(ReplayError {
+                    dir,
+                    ts: seg.ts,
+                    stream_offset,
+                    error,
+                }),
                 ConnEvent::Resync { skipped, .. } => r.resynced_bytes += skipped,
                 ConnEvent::Reoriented => r.reoriented = true,
                 ConnEvent::PersistEstablished { init, version, .. } => {

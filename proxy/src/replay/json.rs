@@ -18,7 +18,10 @@ pub fn frame_json(file: &str, c: &ReplayedConnection, f: &ReplayedFrame) -> Valu
     o.insert("server".into(), json!(c.server.to_string()));
     o.insert("conn_kind".into(), json!(c.kind.as_str()));
     o.insert("framing".into(), json!(frame.framing_kind().as_str()));
-    o.insert("version".into(), json!(frame.version().map(|v| v.to_string())));
+    o.insert(
+        "version".into(),
+        json!(frame.version().map(|v| v.to_string())),
+    );
     if let Some(v) = frame.inferred_version {
         // Handshake not seen: the body layout that decoded it.
         o.insert("inferred_version".into(), json!(v.to_string()));
@@ -46,14 +49,20 @@ pub fn frame_json(file: &str, c: &ReplayedConnection, f: &ReplayedFrame) -> Valu
     o.insert("exact".into(), json!(f.exact));
     match &frame.body {
         Body::Msg(m) => {
-            o.insert("body".into(), serde_json::to_value(m).unwrap_or(Value::Null));
+            o.insert(
+                "body".into(),
+                serde_json::to_value(m).unwrap_or(Value::Null),
+            );
         }
         Body::Raw(b) => {
             o.insert("body_raw_len".into(), json!(b.len()));
         }
     }
     if let Some(e) = &frame.body_error {
-        o.insert("body_error".into(), json!({"offset": e.offset, "reason": e.reason(), "message": e.kind.to_string()}));
+        o.insert(
+            "body_error".into(),
+            json!({"offset": e.offset, "reason": e.reason(), "message": e.kind.to_string()}),
+        );
     }
     Value::Object(o)
 }

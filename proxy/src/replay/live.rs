@@ -40,14 +40,18 @@ pub struct LiveReport {
 
 impl LiveReport {
     pub fn ok(&self) -> bool {
-        self.mismatches.is_empty() && self.proxy_counts == self.offline_counts && self.decode_errors == 0
+        self.mismatches.is_empty()
+            && self.proxy_counts == self.offline_counts
+            && self.decode_errors == 0
     }
 }
 
 /// Plays `conns` (oriented: client = requester) through a fedproxy started in
 /// this process with one static route to a local server peer.
 pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<LiveReport, String> {
-    let server = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("server peer: {e}"))?;
+    let server = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("server peer: {e}"))?;
     let upstream = server.local_addr().map_err(|e| e.to_string())?;
     let cfg = Config::from_toml(&format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"live\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n"
@@ -60,11 +64,17 @@ pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<Liv
     for (cap, rep) in conns {
         report.connections += 1;
         if let Err(e) = play_one(cap, &server, front, &mut report.bytes).await {
-            report.mismatches.push(format!("conn {} ({} -> {}): {e}", cap.id, cap.client, cap.server));
+            report.mismatches.push(format!(
+                "conn {} ({} -> {}): {e}",
+                cap.id, cap.client, cap.server
+            ));
         }
         for f in &rep.frames {
             let t = f.frame.msg_type();
-            let label = t.name_in(f.frame.namespace()).unwrap_or("UNKNOWN").to_string();
+            let label = t
+                .name_in(f.frame.namespace())
+                .unwrap_or("UNKNOWN")
+                .to_string();
             *report.offline_counts.entry(label).or_default() += 1;
         }
     }
@@ -75,10 +85,15 @@ pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<Liv
         if let Some(rest) = line.strip_prefix("fedproxy_messages_total{") {
             let (labels, value) = rest.split_once("} ").unwrap_or((rest, "0"));
             if let Some(t) = label(labels, "msg_type") {
-                *report.proxy_counts.entry(t).or_default() += value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+                *report.proxy_counts.entry(t).or_default() +=
+                    value.trim().parse::<f64>().unwrap_or(0.0) as u64;
             }
         } else if let Some(rest) = line.strip_prefix("fedproxy_decode_errors_total{") {
-            report.decode_errors += rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
+            report.decode_errors += rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64;
         }
         if line.starts_with("fedproxy_messages_total")
             || line.starts_with("fedproxy_connections_accepted_total")
@@ -94,8 +109,15 @@ pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<Liv
 
 /// One connection: connect through the proxy, accept on the server peer, then
 /// send each captured segment from its side and read it in full on the other.
-async fn play_one(cap: &TcpConnection, server: &TcpListener, front: SocketAddr, bytes: &mut [u64; 2]) -> Result<(), String> {
-    let mut client = TcpStream::connect(front).await.map_err(|e| format!("connect to proxy: {e}"))?;
+async fn play_one(
+    cap: &TcpConnection,
+    server: &TcpListener,
+    front: SocketAddr,
+    bytes: &mut [u64; 2],
+) -> Result<(), String> {
+    let mut client = TcpStream::connect(front)
+        .await
+        .map_err(|e| format!("connect to proxy: {e}"))?;
     let (mut upstream, _) = tokio::time::timeout(READ_TIMEOUT, server.accept())
         .await
         .map_err(|_| "the proxy did not connect upstream".to_string())?
@@ -108,19 +130,34 @@ async fn play_one(cap: &TcpConnection, server: &TcpListener, front: SocketAddr, 
             Direction::ClientToServer => (&mut client, &mut upstream),
             Direction::ServerToClient => (&mut upstream, &mut client),
         };
-        tx.write_all(&seg.data).await.map_err(|e| format!("{} write: {e}", seg.dir.as_str()))?;
+        tx.write_all(&seg.data)
+            .await
+            .map_err(|e| format!("{} write: {e}", seg.dir.as_str()))?;
         let mut got = 0;
         while got < seg.data.len() {
             let want = (seg.data.len() - got).min(buf.len());
             let n = tokio::time::timeout(READ_TIMEOUT, rx.read(&mut buf[..want]))
                 .await
-                .map_err(|_| format!("{}: only {got} of {} bytes arrived", seg.dir.as_str(), seg.data.len()))?
+                .map_err(|_| {
+                    format!(
+                        "{}: only {got} of {} bytes arrived",
+                        seg.dir.as_str(),
+                        seg.data.len()
+                    )
+                })?
                 .map_err(|e| format!("{} read: {e}", seg.dir.as_str()))?;
             if n == 0 {
-                return Err(format!("{}: connection closed after {got} of {} bytes", seg.dir.as_str(), seg.data.len()));
+                return Err(format!(
+                    "{}: connection closed after {got} of {} bytes",
+                    seg.dir.as_str(),
+                    seg.data.len()
+                ));
             }
             if buf[..n] != seg.data[got..got + n] {
-                return Err(format!("{}: bytes differ at segment offset {got}", seg.dir.as_str()));
+                return Err(format!(
+                    "{}: bytes differ at segment offset {got}",
+                    seg.dir.as_str()
+                ));
             }
             got += n;
         }
@@ -162,14 +199,26 @@ async fn wait_for_metrics(admin: SocketAddr, expected: u64) -> Result<String, St
 }
 
 async fn get_metrics(admin: SocketAddr) -> Result<String, String> {
-    let mut s = TcpStream::connect(admin).await.map_err(|e| format!("admin {admin}: {e}"))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: fedproxy\r\n\r\n").await.map_err(|e| e.to_string())?;
+    let mut s = TcpStream::connect(admin)
+        .await
+        .map_err(|e| format!("admin {admin}: {e}"))?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: fedproxy\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out).into_owned();
-    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(text))
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(text))
 }
 
 fn label(labels: &str, key: &str) -> Option<String> {
-    labels.split(',').find_map(|kv| kv.strip_prefix(key)?.strip_prefix("=\"")?.strip_suffix('"').map(str::to_string))
+    labels.split(',').find_map(|kv| {
+        kv.strip_prefix(key)?
+            .strip_prefix("=\"")?
+            .strip_suffix('"')
+            .map(str::to_string)
+    })
 }

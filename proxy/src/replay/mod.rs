@@ -18,8 +18,10 @@ pub use decode::{replay_capture, replay_connections, ReplayedConnection, Replaye
 pub use summary::Totals;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Exit status: 0 when every frame decodes and re-encodes byte-exact, \
-1 when any frame fails to decode or round-trip, 2 when a capture cannot be read.")]
+#[command(
+    after_help = "Exit status: 0 when every frame decodes and re-encodes byte-exact, \
+1 when any frame fails to decode or round-trip, 2 when a capture cannot be read."
+)]
 pub struct ReplayArgs {
     /// Capture files (pcap or pcapng; link types Ethernet, Linux SLL/SLL2, NULL/loopback, raw IP).
     #[arg(required = true, value_name = "FILE")]
@@ -90,7 +92,14 @@ pub fn main(args: ReplayArgs) -> ExitCode {
             }
             s
         } else if args.conversation {
-            conversation::render(file, conns, &peers, conversation::ConversationFilter { peers_only: args.peers_only })
+            conversation::render(
+                file,
+                conns,
+                &peers,
+                conversation::ConversationFilter {
+                    peers_only: args.peers_only,
+                },
+            )
         } else {
             summary::render(file, conns)
         };
@@ -128,7 +137,11 @@ pub fn main(args: ReplayArgs) -> ExitCode {
 
 /// Runs the live replay and prints its report; true when it passed.
 fn run_live(pairs: &[(&crate::capture::TcpConnection, &ReplayedConnection)]) -> bool {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fedproxy replay --live: cannot start the runtime: {e}");
@@ -156,16 +169,24 @@ fn run_live(pairs: &[(&crate::capture::TcpConnection, &ReplayedConnection)]) -> 
     for m in &report.mismatches {
         println!("  mismatch: {m}");
     }
-    let names: std::collections::BTreeSet<_> = report.offline_counts.keys().chain(report.proxy_counts.keys()).collect();
+    let names: std::collections::BTreeSet<_> = report
+        .offline_counts
+        .keys()
+        .chain(report.proxy_counts.keys())
+        .collect();
     for n in names {
-        let (a, b) = (report.offline_counts.get(n).copied().unwrap_or(0), report.proxy_counts.get(n).copied().unwrap_or(0));
+        let (a, b) = (
+            report.offline_counts.get(n).copied().unwrap_or(0),
+            report.proxy_counts.get(n).copied().unwrap_or(0),
+        );
         if a != b {
             println!("  count differs: {n}: offline {a}, proxy {b}");
         }
     }
     println!("  /metrics excerpt:");
     let interesting = |l: &&String| {
-        (l.starts_with("fedproxy_messages_total") && (l.contains("PERSIST") || l.contains("CTLD_MULT") || l.contains("FED_INFO")))
+        (l.starts_with("fedproxy_messages_total")
+            && (l.contains("PERSIST") || l.contains("CTLD_MULT") || l.contains("FED_INFO")))
             || l.starts_with("fedproxy_connections_accepted")
             || (l.starts_with("fedproxy_decode_errors") && !l.ends_with(" 0"))
     };

@@ -41,7 +41,10 @@ impl Totals {
             for f in &c.frames {
                 self.frames += 1;
                 self.exact += usize::from(f.exact);
-                *self.by_framing.entry(f.frame.framing_kind().as_str()).or_default() += 1;
+                *self
+                    .by_framing
+                    .entry(f.frame.framing_kind().as_str())
+                    .or_default() += 1;
                 let t = f.frame.msg_type();
                 let key = (t.0, t.display_in(f.frame.namespace()));
                 self.by_type.entry(key).or_default()[f.dir.index()] += 1;
@@ -69,7 +72,13 @@ pub fn render(file: &str, conns: &[ReplayedConnection]) -> String {
     let mut s = String::new();
     let framing: Vec<String> = [FramingKind::Normal, FramingKind::Persist, FramingKind::Dbd]
         .iter()
-        .map(|k| format!("{} {}", k.as_str(), t.by_framing.get(k.as_str()).copied().unwrap_or(0)))
+        .map(|k| {
+            format!(
+                "{} {}",
+                k.as_str(),
+                t.by_framing.get(k.as_str()).copied().unwrap_or(0)
+            )
+        })
         .collect();
     let _ = writeln!(
         s,
@@ -83,19 +92,34 @@ pub fn render(file: &str, conns: &[ReplayedConnection]) -> String {
     );
     let mut notes = Vec::new();
     if t.reoriented > 0 {
-        notes.push(format!("{} connections without SYN oriented from content", t.reoriented));
+        notes.push(format!(
+            "{} connections without SYN oriented from content",
+            t.reoriented
+        ));
     }
     if t.resynced_bytes > 0 {
-        notes.push(format!("{} bytes skipped to the first frame boundary", t.resynced_bytes));
+        notes.push(format!(
+            "{} bytes skipped to the first frame boundary",
+            t.resynced_bytes
+        ));
     }
     if t.missing_bytes > 0 {
-        notes.push(format!("{} bytes missing from the capture", t.missing_bytes));
+        notes.push(format!(
+            "{} bytes missing from the capture",
+            t.missing_bytes
+        ));
     }
     if t.incomplete_bytes > 0 {
-        notes.push(format!("{} bytes of frames cut off by the end of the capture", t.incomplete_bytes));
+        notes.push(format!(
+            "{} bytes of frames cut off by the end of the capture",
+            t.incomplete_bytes
+        ));
     }
     if t.http > 0 {
-        notes.push(format!("{} HTTP connections passed through (not Slurm)", t.http));
+        notes.push(format!(
+            "{} HTTP connections passed through (not Slurm)",
+            t.http
+        ));
     }
     if t.oversized > 0 {
         notes.push(format!("{} oversized frames", t.oversized));
@@ -103,14 +127,28 @@ pub fn render(file: &str, conns: &[ReplayedConnection]) -> String {
     if !notes.is_empty() {
         let _ = writeln!(s, "  note: {}", notes.join("; "));
     }
-    let width = t.by_type.keys().map(|(_, n)| n.len()).max().unwrap_or(8).max(8);
-    let _ = writeln!(s, "  {:>5} {:<width$} {:>5} {:>5}", "type", "name", "c2s", "s2c");
+    let width = t
+        .by_type
+        .keys()
+        .map(|(_, n)| n.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let _ = writeln!(
+        s,
+        "  {:>5} {:<width$} {:>5} {:>5}",
+        "type", "name", "c2s", "s2c"
+    );
     for ((n, name), [a, b]) in &t.by_type {
         let _ = writeln!(s, "  {n:>5} {name:<width$} {a:>5} {b:>5}");
     }
     for c in conns {
         if let Some(line) = &c.http_request {
-            let _ = writeln!(s, "  http: conn {} ({} -> {}): {line:?}", c.id, c.client, c.server);
+            let _ = writeln!(
+                s,
+                "  http: conn {} ({} -> {}): {line:?}",
+                c.id, c.client, c.server
+            );
         }
         for e in &c.errors {
             let _ = writeln!(

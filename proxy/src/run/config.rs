@@ -197,9 +197,14 @@ impl std::error::Error for ConfigError {}
 /// Where a listener comes from in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerKind {
-    Inbound { upstream: SocketAddr, transparent: bool },
+    Inbound {
+        upstream: SocketAddr,
+        transparent: bool,
+    },
     Outbound,
-    Route { upstream: SocketAddr },
+    Route {
+        upstream: SocketAddr,
+    },
 }
 
 /// One listener to bind, with its metric label and its config key (for messages).
@@ -273,7 +278,11 @@ impl Config {
                     .into(),
             ));
         }
-        if let Some(i) = self.inbound.as_ref().filter(|i| i.transparent && i.upstream.ip().is_loopback()) {
+        if let Some(i) = self
+            .inbound
+            .as_ref()
+            .filter(|i| i.transparent && i.upstream.ip().is_loopback())
+        {
             return Err(ConfigError(format!(
                 "inbound.transparent = true needs inbound.upstream on the head node's own address, not {} \
                  (the kernel does not route a non-local source address to loopback)",
@@ -328,7 +337,9 @@ impl Config {
         }
         for l in &listeners {
             let upstream = match l.kind {
-                ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => upstream,
+                ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => {
+                    upstream
+                }
                 ListenerKind::Outbound => continue,
             };
             if upstream.port() == 0 {
@@ -418,7 +429,10 @@ mod tests {
     #[test]
     fn transparent_inbound_needs_a_non_loopback_upstream() {
         let bad = Config::from_toml("[inbound]\nlisten = \"0.0.0.0:16817\"\nupstream = \"127.0.0.1:6817\"\ntransparent = true\n");
-        assert!(bad.unwrap_err().to_string().contains("head node's own address"));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("head node's own address"));
         let ok = Config::from_toml("[inbound]\nlisten = \"0.0.0.0:16817\"\nupstream = \"10.0.0.1:6817\"\ntransparent = true\n");
         assert!(ok.is_ok());
     }

@@ -58,8 +58,12 @@ pub async fn connect(
     guard: &Arc<LoopGuard>,
 ) -> Result<(TcpStream, OwnUpstream), ConnectError> {
     let new_socket = || {
-        Socket::new(Domain::for_address(dst), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))
-            .map_err(ConnectError::Io)
+        Socket::new(
+            Domain::for_address(dst),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )
+        .map_err(ConnectError::Io)
     };
     let mut sock = new_socket()?;
     if let Some(client) = source {
@@ -69,8 +73,15 @@ pub async fn connect(
             std::net::IpAddr::V6(_) => sock.set_ip_transparent_v6(true),
         };
         transparent.map_err(|e| {
-            let hint = if e.kind() == io::ErrorKind::PermissionDenied { " (inbound.transparent needs CAP_NET_ADMIN)" } else { "" };
-            ConnectError::Io(io::Error::new(e.kind(), format!("IP_TRANSPARENT: {e}{hint}")))
+            let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+                " (inbound.transparent needs CAP_NET_ADMIN)"
+            } else {
+                ""
+            };
+            ConnectError::Io(io::Error::new(
+                e.kind(),
+                format!("IP_TRANSPARENT: {e}{hint}"),
+            ))
         })?;
         if ip.is_ipv4() != dst.is_ipv4() {
             return Err(ConnectError::Io(io::Error::new(
@@ -78,13 +89,26 @@ pub async fn connect(
                 format!("inbound.transparent: client {ip} and upstream {dst} are of different address families"),
             )));
         }
-        sock.bind(&SocketAddr::new(ip, 0).into()).map_err(ConnectError::Io)?;
+        sock.bind(&SocketAddr::new(ip, 0).into())
+            .map_err(ConnectError::Io)?;
         // The client's own port would give our SYN the tuple of the client's
         // redirected connection (conntrack would send it back to us): pick again.
-        if sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port()) == Some(client.port()) {
+        if sock
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            == Some(client.port())
+        {
             let again = new_socket()?;
-            let _ = if ip.is_ipv4() { again.set_ip_transparent_v4(true) } else { again.set_ip_transparent_v6(true) };
-            again.bind(&SocketAddr::new(ip, 0).into()).map_err(ConnectError::Io)?;
+            let _ = if ip.is_ipv4() {
+                again.set_ip_transparent_v4(true)
+            } else {
+                again.set_ip_transparent_v6(true)
+            };
+            again
+                .bind(&SocketAddr::new(ip, 0).into())
+                .map_err(ConnectError::Io)?;
             sock = again; // bound while the first still held that port: a different one
         }
     }
@@ -164,9 +188,14 @@ mod tests {
         assert_eq!(e.reason(), "refused", "{e}");
 
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (s, own) = connect(live.local_addr().unwrap(), None, Duration::from_secs(5), &guard)
-            .await
-            .unwrap();
+        let (s, own) = connect(
+            live.local_addr().unwrap(),
+            None,
+            Duration::from_secs(5),
+            &guard,
+        )
+        .await
+        .unwrap();
         let local = s.local_addr().unwrap();
         let (_a, peer) = live.accept().await.unwrap();
         assert_eq!(peer, local);
@@ -194,7 +223,14 @@ mod tests {
         let guard = Arc::new(LoopGuard::new(vec![]));
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let src: SocketAddr = "127.0.0.9:40000".parse().unwrap();
-        match connect(live.local_addr().unwrap(), Some(src), Duration::from_secs(5), &guard).await {
+        match connect(
+            live.local_addr().unwrap(),
+            Some(src),
+            Duration::from_secs(5),
+            &guard,
+        )
+        .await
+        {
             Ok((s, _)) => assert_eq!(s.local_addr().unwrap().ip(), src.ip()),
             Err(e) => assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}"),
         }

@@ -164,7 +164,14 @@ async fn handle(
         );
     }
     // Transparent inbound: leave from the client's address so slurmctld sees it.
-    let source = matches!(ctx.spec.kind, ListenerKind::Inbound { transparent: true, .. }).then_some(peer);
+    let source = matches!(
+        ctx.spec.kind,
+        ListenerKind::Inbound {
+            transparent: true,
+            ..
+        }
+    )
+    .then_some(peer);
     let (upstream, own) = match connect(
         upstream_addr,
         source,

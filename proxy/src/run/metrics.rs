@@ -228,7 +228,9 @@ impl Metrics {
                 m.decode_errors.with_label_values(&[dir.as_str(), reason]);
             }
         }
-        m.legacy.register(&m.registry).expect("legacy metric names are unique");
+        m.legacy
+            .register(&m.registry)
+            .expect("legacy metric names are unique");
         m
     }
 

@@ -175,9 +175,8 @@ impl Proxy {
 
 fn upstream_label(kind: &config::ListenerKind) -> String {
     match kind {
-        config::ListenerKind::Inbound { upstream, .. } | config::ListenerKind::Route { upstream } => {
-            upstream.to_string()
-        }
+        config::ListenerKind::Inbound { upstream, .. }
+        | config::ListenerKind::Route { upstream } => upstream.to_string(),
         config::ListenerKind::Outbound => "original destination".into(),
     }
 }

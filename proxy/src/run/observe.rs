@@ -106,7 +106,10 @@ impl Observer {
     pub fn disable_after_panic(&mut self, dir: Direction) {
         self.conn = None;
         self.events = [Vec::new(), Vec::new()];
-        self.metrics.decode_errors.with_label_values(&[dir.as_str(), "malformed"]).inc();
+        self.metrics
+            .decode_errors
+            .with_label_values(&[dir.as_str(), "malformed"])
+            .inc();
         warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
             "internal error while decoding (a bug: please report it with a capture); relaying undecoded");
     }
@@ -228,7 +231,12 @@ impl Observer {
                         upstream = %self.info.upstream, dir = dir.as_str(), request_line = %request_line,
                         "HTTP on a Slurm port; relaying the connection undecoded");
                     // Legacy FLURM federates over HTTP: count by path, warn once per address.
-                    self.metrics.probes.observe(&self.metrics.legacy, "unconfigured", self.info.client.ip(), &request_line);
+                    self.metrics.probes.observe(
+                        &self.metrics.legacy,
+                        "unconfigured",
+                        self.info.client.ip(),
+                        &request_line,
+                    );
                 }
                 // Mid-stream only; the proxy always starts at the beginning.
                 ConnEvent::Resync { .. } | ConnEvent::Reoriented => {}

@@ -14,8 +14,8 @@
 //! * No idle timeout: federation persistent connections sit idle for hours.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use prometheus::IntCounter;
@@ -41,7 +41,10 @@ pub async fn relay(
     bytes: &[IntCounter; 2],
     buffer_size: usize,
 ) -> (Relayed, io::Result<()>) {
-    let decoding = observer.lock().unwrap_or_else(|e| e.into_inner()).decoding();
+    let decoding = observer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .decoding();
     let mut done = Relayed::default();
     let ended = [AtomicBool::new(false), AtomicBool::new(false)];
     let c2s = pump(
@@ -122,7 +125,10 @@ async fn pump(
                 decoding = false;
             }
             if let Err(e) = write_all(dst, &buf[..n]).await {
-                if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) {
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) {
                     // The destination is gone: end this direction only, so that
                     // bytes still flowing the other way (a reply) are delivered.
                     ended[dir.index()].store(true, Ordering::Release);
@@ -149,7 +155,11 @@ async fn pump(
 /// Runs `f` on the observer; a panic in decoding or metrics code must never reach
 /// the relay: the observer is switched off (and the panic counted), the bytes go on.
 /// Returns whether decoding is still on, or Err after a panic.
-fn observe(observer: &Mutex<Observer>, dir: Direction, f: impl FnOnce(&mut Observer)) -> Result<bool, ()> {
+fn observe(
+    observer: &Mutex<Observer>,
+    dir: Direction,
+    f: impl FnOnce(&mut Observer),
+) -> Result<bool, ()> {
     let mut o = observer.lock().unwrap_or_else(|e| e.into_inner());
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut o))) {
         Ok(()) => Ok(o.decoding()),

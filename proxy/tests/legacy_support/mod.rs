@@ -78,7 +78,11 @@ impl Munged {
         let m = Munged { dir, socket, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !m.socket.exists() {
-            assert!(Instant::now() < deadline, "munged did not create its socket: {}", m.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "munged did not create its socket: {}",
+                m.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         m
@@ -133,7 +137,9 @@ pub async fn legacy_emulator(mode: EmulatorMode, munge: Option<Munge>) -> Emulat
     let rec = received.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             let munge = munge.clone();
             let rec = rec.clone();
             tokio::spawn(async move {
@@ -182,7 +188,10 @@ pub fn legacy_2025_body(mode: EmulatorMode) -> Vec<u8> {
     packstr(&mut w, "fed1");
     packstr(&mut w, "legacy");
     w.put_u32(2);
-    for (name, host, features, part) in [("legacy", "flurm-head", &["gpu"][..], "batch"), ("alpha", "127.0.0.1", &[][..], "debug")] {
+    for (name, host, features, part) in [
+        ("legacy", "flurm-head", &["gpu"][..], "batch"),
+        ("alpha", "127.0.0.1", &[][..], "debug"),
+    ] {
         packstr(&mut w, name);
         packstr(&mut w, host);
         w.put_u32(6817);
@@ -224,7 +233,9 @@ pub fn legacy_reply(msg_type: u16, body: &[u8], munge: Option<&Munge>) -> Bytes 
 
 /// The hex frames of a capture file (`c2s`/`s2c` lines).
 pub fn capture_frames(name: &str) -> Vec<(String, Vec<u8>)> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures/legacy-flurm").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../captures/legacy-flurm")
+        .join(name);
     std::fs::read_to_string(p)
         .unwrap()
         .lines()
@@ -232,7 +243,13 @@ pub fn capture_frames(name: &str) -> Vec<(String, Vec<u8>)> {
         .map(|l| {
             let (d, h) = l.split_once(' ').unwrap();
             let h = h.trim();
-            (d.to_string(), (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect())
+            (
+                d.to_string(),
+                (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                    .collect(),
+            )
         })
         .collect()
 }
@@ -242,7 +259,10 @@ pub async fn exchange(addr: SocketAddr, frame: &[u8]) -> Vec<u8> {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(frame).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await.expect("reply in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("reply in time")
+        .unwrap();
     out
 }
 
@@ -258,13 +278,18 @@ pub struct Slurmctld {
 
 impl Slurmctld {
     pub fn start(munged: &Munged) -> Slurmctld {
-        let bin = ["/usr/sbin/slurmctld", "/usr/bin/slurmctld"].into_iter().find(|p| Path::new(p).exists()).expect(
-            "slurmctld not found: run scripts/install-lab-deps (Debian package slurmctld)",
-        );
+        let bin = ["/usr/sbin/slurmctld", "/usr/bin/slurmctld"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("slurmctld not found: run scripts/install-lab-deps (Debian package slurmctld)");
         let dir = temp_dir("slurmctld");
         std::fs::create_dir_all(dir.join("state")).unwrap();
         std::fs::create_dir_all(dir.join("spool")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let conf = dir.join("slurm.conf");
         std::fs::write(
             &conf,
@@ -286,10 +311,19 @@ impl Slurmctld {
             .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
             .spawn()
             .expect("start slurmctld");
-        let c = Slurmctld { port, conf, dir, child };
+        let c = Slurmctld {
+            port,
+            conf,
+            dir,
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "slurmctld did not listen: {}", c.log());
+            assert!(
+                Instant::now() < deadline,
+                "slurmctld did not listen: {}",
+                c.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         c
@@ -320,6 +354,9 @@ pub async fn exchange_from(local: std::net::IpAddr, addr: SocketAddr, frame: &[u
     let mut s = sock.connect(addr).await.unwrap();
     s.write_all(frame).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut out)).await.expect("reply in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut out))
+        .await
+        .expect("reply in time")
+        .unwrap();
     out
 }

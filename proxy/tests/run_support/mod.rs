@@ -145,9 +145,12 @@ pub async fn wait_metrics(
 /// Waits (at most 10 s) until listener `r` has seen `n` connections close; returns
 /// the metrics text.
 pub async fn wait_closed(proxy: &Proxy, n: usize) -> String {
-    wait_metrics(proxy, Duration::from_secs(10), &format!("{n} connections closed on r"), |t| {
-        metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64
-    })
+    wait_metrics(
+        proxy,
+        Duration::from_secs(10),
+        &format!("{n} connections closed on r"),
+        |t| metric(t, "fedproxy_connections_closed_total", &[("listener", "r")]) == n as f64,
+    )
     .await
 }
 
