@@ -56,7 +56,7 @@ bench:
 
 ## bench-codec: criterion benchmark of the codec (decode + re-encode of every captured frame)
 bench-codec:
-	$(CARGO) bench --locked -p fedproxy --bench codec_roundtrip
+	$(CARGO) bench --locked -p slurm-codec --bench codec_roundtrip
 
 clean:
 	$(CARGO) clean
