@@ -3,7 +3,5 @@
 //! - [`replay`]: `fedproxy replay`, offline decode/re-encode of captures.
 //! - [`run`]: `fedproxy run`, the proxy daemon.
 
-pub mod legacy;
-pub mod munge;
 pub mod replay;
 pub mod run;

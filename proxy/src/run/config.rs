@@ -27,10 +27,10 @@ pub struct Config {
     pub relay: RelayConfig,
     /// `[legacy]`: legacy FLURM interop settings (README.md, "Legacy FLURM peers").
     #[serde(default)]
-    pub legacy: Option<crate::legacy::LegacyConfig>,
+    pub legacy: Option<flurm::LegacyConfig>,
     /// `[[peer]]`: per-peer dialect (README.md, "Legacy FLURM peers").
     #[serde(default, rename = "peer")]
-    pub peers: Vec<crate::legacy::PeerConfig>,
+    pub peers: Vec<flurm::PeerConfig>,
 }
 
 /// `[admin]`: the HTTP server with `/metrics`, `/live`, `/ready`.
