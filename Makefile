@@ -34,6 +34,8 @@ endif
 
 test-unit:
 	scripts/install-build-deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --release --locked --workspace
 
 test-lab: build

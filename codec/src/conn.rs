@@ -97,6 +97,8 @@ impl ObservedFrame {
     }
 }
 
+// A frame is the common event: boxing it would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum ConnEvent {
     Frame(ObservedFrame),

@@ -61,6 +61,8 @@ impl FramingKind {
 }
 
 /// What precedes the body.
+// Normal is by far the common head: boxing it would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum FrameHead {
     Normal {

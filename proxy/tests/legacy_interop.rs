@@ -662,7 +662,8 @@ async fn fedproxy_run_counts_the_slurm_side_of_a_legacy_peer_calling_in() {
         .1
         .clone();
     let reply = exchange_from(std::net::IpAddr::from([127, 0, 0, 2]), addr, &req).await;
-    let f = Frame::decode(Bytes::from(reply), Framing::Normal).expect(&ctld.log());
+    let f = Frame::decode(Bytes::from(reply), Framing::Normal)
+        .unwrap_or_else(|e| panic!("{e}: {}", ctld.log()));
     assert_eq!(f.msg_type(), MsgType(2025));
 
     let mx = proxy.metrics();
