@@ -51,6 +51,14 @@ pub enum FramingKind {
 }
 
 impl FramingKind {
+    /// The msg_type namespace of frames with this framing.
+    pub fn namespace(self) -> Namespace {
+        match self {
+            FramingKind::Dbd => Namespace::Dbd,
+            FramingKind::Normal | FramingKind::Persist => Namespace::Slurm,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FramingKind::Normal => "normal",
