@@ -17,9 +17,8 @@ use crate::body_hash;
 use crate::flags::HeaderFlags;
 use crate::frame::{Frame, FrameHead};
 use crate::header::Header;
-use crate::msg::fed_info::{
-    AssocRec, ClusterFlags, ClusterRec, FedInfoResponse, FedState, FederationRec,
-};
+use crate::msg::fed_info::FedInfoResponse;
+use crate::msg::slurmdb::{AssocRec, ClusterFlags, ClusterRec, FedState, FederationRec};
 use crate::msg_type::MsgType;
 use crate::version::ProtocolVersion;
 use crate::wire::{Decode, Encode, PackStr, Reader, SlurmList, NO_VAL};

@@ -22,7 +22,7 @@ use crate::version::ProtocolVersion;
 use crate::wire::{Decode, Encode, Reader, SlurmList, NO_VAL};
 
 use super::common::RawBytes;
-use super::fed_info::{AssocRec, FederationRec, TresRec};
+use super::slurmdb::{AssocRec, FederationRec, TresRec};
 
 /// `slurmdb_update_type_t` (`slurm/slurmdb.h`, 0…23 in 22.05 and 24.11; 21 was
 /// renamed SLURMDB_UPDATE_QOS_USAGE in 23.02…24.05) plus DBD_GOT_STATS (1490), which

@@ -20,19 +20,21 @@ pub mod persist;
 pub mod rc;
 pub mod reservation;
 pub mod sib;
+pub mod slurmdb;
 
 pub use accounting::{AccountingUpdate, UpdateObject, UpdateObjects, UpdateType};
 pub use common::{JobId, RawBytes, SiblingBitmap, StepId};
 pub use ctld_mult::{CtldItem, CtldMultMsg, ItemContent};
 pub use dep::{DependSpec, SendDep, UpdateOriginDep};
-pub use fed_info::{
-    AccountingRec, AssocRec, ClusterAccountingRec, ClusterFlags, ClusterRec, FedInfoRequest,
-    FedInfoResponse, FedState, FederationRec, TresRec,
-};
+pub use fed_info::{FedInfoRequest, FedInfoResponse};
 pub use persist::{PersistInit, PersistRc, PersistType};
 pub use rc::{Ping, RerouteMsg, ReturnCode, SlurmRc, SlurmRcMsg};
 pub use reservation::{ReservationInfoRequest, ReservationInfoResponse, ReservationRec};
 pub use sib::{JobState, SibMsg, SibMsgType};
+pub use slurmdb::{
+    AccountingRec, AssocRec, ClusterAccountingRec, ClusterFlags, ClusterRec, FedState,
+    FederationRec, TresRec,
+};
 
 /// One short line for a conversation view. `msg_type` tells apart the message
 /// types that share a body layout (4500/4501, 4502/4503/4504).

@@ -6,7 +6,7 @@ use bytes::BufMut;
 use std::fmt;
 
 use crate::error::Result;
-use crate::msg::fed_info::{encode_cluster_slot, ClusterRec};
+use crate::msg::slurmdb::{encode_cluster_slot, ClusterRec};
 use crate::version::ProtocolVersion;
 use crate::wire::{Decode, Encode, PackStr, Reader};
 
