@@ -1,4 +1,4 @@
-//! Medians over interleaved trials.
+//! Medians over interleaved trials, spreads, rounding for the report.
 
 /// Median of finite values (NaN when none).
 pub fn median(v: &[f64]) -> f64 {
