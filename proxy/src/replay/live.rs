@@ -57,7 +57,7 @@ pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<Liv
         "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"live\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n"
     ))
     .map_err(|e| e.to_string())?;
-    let proxy = Proxy::start(cfg).await?;
+    let proxy = Proxy::start(cfg).await.map_err(|e| e.to_string())?;
     let front = proxy.listener_addr("live").ok_or("route not bound")?;
 
     let mut report = LiveReport::default();

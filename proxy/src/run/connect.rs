@@ -10,6 +10,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use tokio::net::TcpStream;
 
+use super::addr::{ClientAddr, UpstreamAddr};
 use super::loop_guard::{LoopGuard, OwnUpstream};
 
 /// Why an upstream connect failed; `reason()` is the metric label.
@@ -52,14 +53,14 @@ impl std::fmt::Display for ConnectError {
 /// connects to slurmctld from the client's own address, so slurmctld sees who
 /// called (22.05 learns a returning sibling's address from its connection).
 pub async fn connect(
-    dst: SocketAddr,
-    source: Option<SocketAddr>,
+    dst: UpstreamAddr,
+    source: Option<ClientAddr>,
     timeout: Duration,
     guard: &Arc<LoopGuard>,
 ) -> Result<(TcpStream, OwnUpstream), ConnectError> {
     let new_socket = || {
         Socket::new(
-            Domain::for_address(dst),
+            Domain::for_address(*dst),
             Type::STREAM.nonblocking().cloexec(),
             Some(Protocol::TCP),
         )
@@ -114,7 +115,7 @@ pub async fn connect(
     }
     // Latency: Slurm writes a message in several small send()s.
     let _ = sock.set_tcp_nodelay(true);
-    match sock.connect(&dst.into()) {
+    match sock.connect(&(*dst).into()) {
         Ok(()) => {}
         Err(e)
             if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
@@ -132,7 +133,7 @@ pub async fn connect(
                 "local address is not IP",
             ))
         })?;
-    let own = guard.register(local, dst);
+    let own = guard.register(local, *dst);
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock)).map_err(ConnectError::Io)?;
     let established = async {
         stream.writable().await?;
@@ -182,14 +183,14 @@ mod tests {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = dead.local_addr().unwrap();
         drop(dead);
-        let e = connect(addr, None, Duration::from_secs(5), &guard)
+        let e = connect(UpstreamAddr(addr), None, Duration::from_secs(5), &guard)
             .await
             .unwrap_err();
         assert_eq!(e.reason(), "refused", "{e}");
 
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (s, own) = connect(
-            live.local_addr().unwrap(),
+            UpstreamAddr(live.local_addr().unwrap()),
             None,
             Duration::from_secs(5),
             &guard,
@@ -224,8 +225,8 @@ mod tests {
         let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let src: SocketAddr = "127.0.0.9:40000".parse().unwrap();
         match connect(
-            live.local_addr().unwrap(),
-            Some(src),
+            UpstreamAddr(live.local_addr().unwrap()),
+            Some(ClientAddr(src)),
             Duration::from_secs(5),
             &guard,
         )

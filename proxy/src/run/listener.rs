@@ -15,8 +15,10 @@ use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::{debug, info, warn};
 
+use super::addr::{ClientAddr, UpstreamAddr};
 use super::config::{ListenerKind, ListenerSpec, RelayConfig};
 use super::connect::{connect, set_keepalive};
+use super::error::BindError;
 use super::loop_guard::{LoopGuard, LoopReason, OwnUpstream};
 use super::metrics::Metrics;
 use super::observe::{ConnInfo, Observer};
@@ -81,20 +83,8 @@ impl ListenerCtx {
 }
 
 /// Binds a listening socket; the error names the config key.
-pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
-    let explain = |e: io::Error| {
-        let hint = match e.kind() {
-            io::ErrorKind::AddrInUse => {
-                " (another process — an old fedproxy? — is listening there)"
-            }
-            io::ErrorKind::AddrNotAvailable => " (no interface of this host has that address)",
-            io::ErrorKind::PermissionDenied => {
-                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-            }
-            _ => "",
-        };
-        format!("cannot listen on {key} = {addr}: {e}{hint}")
-    };
+pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, BindError> {
+    let explain = |e: io::Error| BindError::new(key, addr, e);
     let sock = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -124,7 +114,8 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: A
         };
         ctx.accepted.inc();
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = handle(stream, canonical(peer), id, ctx.clone(), shared.clone());
+        let peer = ClientAddr(canonical(peer));
+        let task = handle(stream, peer, id, ctx.clone(), shared.clone());
         shared.drain.tracker().spawn(task);
     }
     debug!(listener = %ctx.name, "stopped accepting");
@@ -133,7 +124,7 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: A
 /// One accepted connection, from the loop guard to the end of the relay.
 async fn handle(
     client: TcpStream,
-    peer: SocketAddr,
+    peer: ClientAddr,
     id: u64,
     ctx: Arc<ListenerCtx>,
     shared: Arc<ProxyState>,
@@ -148,8 +139,8 @@ async fn handle(
     let info = ConnInfo {
         id,
         listener: ctx.name.clone(),
-        client: peer,
-        upstream: upstream_addr,
+        client: *peer,
+        upstream: *upstream_addr,
     };
     relay_and_account(
         Ends {
@@ -168,19 +159,21 @@ async fn handle(
 /// `None` when the connection is refused (counted and logged here).
 fn choose_upstream(
     client: &TcpStream,
-    peer: SocketAddr,
+    peer: ClientAddr,
     id: u64,
     ctx: &ListenerCtx,
     shared: &ProxyState,
-) -> Option<SocketAddr> {
-    if let Some(reason) = shared.guard.check_accepted(peer, client) {
+) -> Option<UpstreamAddr> {
+    if let Some(reason) = shared.guard.check_accepted(*peer, client) {
         refuse(ctx, shared, id, peer, None, reason);
         return None;
     }
     let upstream = match ctx.spec.kind {
-        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => upstream,
+        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => {
+            UpstreamAddr(upstream)
+        }
         ListenerKind::Outbound => match original_dst(client) {
-            Ok(a) => a,
+            Ok(a) => a.into(),
             Err(e) => {
                 shared
                     .metrics
@@ -193,7 +186,7 @@ fn choose_upstream(
             }
         },
     };
-    if shared.guard.is_self_target(upstream) {
+    if shared.guard.is_self_target(*upstream) {
         refuse(
             ctx,
             shared,
@@ -210,8 +203,8 @@ fn choose_upstream(
 /// Connects to the upstream (from the client's address on a transparent inbound
 /// listener, so slurmctld sees it). `None` when that fails (counted and logged).
 async fn connect_upstream(
-    peer: SocketAddr,
-    upstream_addr: SocketAddr,
+    peer: ClientAddr,
+    upstream_addr: UpstreamAddr,
     id: u64,
     ctx: &ListenerCtx,
     shared: &ProxyState,
@@ -303,8 +296,8 @@ fn refuse(
     ctx: &ListenerCtx,
     shared: &ProxyState,
     id: u64,
-    peer: SocketAddr,
-    dst: Option<SocketAddr>,
+    peer: ClientAddr,
+    dst: Option<UpstreamAddr>,
     reason: LoopReason,
 ) {
     shared

@@ -88,7 +88,7 @@ impl LoopGuard {
         if !self.own_local.lock().unwrap().contains_key(&peer) {
             return None;
         }
-        let dst = original_dst(accepted).ok()?;
+        let dst = *original_dst(accepted).ok()?;
         self.is_own_upstream(peer, dst)
             .then_some(LoopReason::OwnUpstream)
     }

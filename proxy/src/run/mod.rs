@@ -4,19 +4,23 @@
 //! * [`listener`] — binding, accept loops, one connection's life;
 //! * [`connect`] — upstream connects (timeout, TCP_NODELAY, keepalive);
 //! * [`orig_dst`] — SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST;
+//! * [`addr`] — `ClientAddr`, `OrigDstAddr`, `UpstreamAddr`;
 //! * [`loop_guard`] — refusing connections that would loop into the proxy;
 //! * [`relay`] — the full-duplex byte relay;
 //! * [`observe`] — the codec watching a copy of the bytes, feeding metrics;
 //! * [`metrics`] — every metric, in one place (README.md, "Metrics");
 //! * [`admin`] — `/metrics`, `/live`, `/ready`;
-//! * [`shutdown`] — SIGTERM/SIGINT drain.
+//! * [`shutdown`] — SIGTERM/SIGINT drain;
+//! * [`error`] — why the daemon cannot start (`BindError`, `StartError`).
 //!
 //! Tests start the proxy in-process with [`Proxy::start`] on port 0 and read the
 //! bound addresses back.
 
+pub mod addr;
 pub mod admin;
 pub mod config;
 pub mod connect;
+pub mod error;
 pub mod legacy_route;
 pub mod listener;
 pub mod loop_guard;
@@ -35,6 +39,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 pub use config::{Config, ConfigError};
+pub use error::{BindError, StartError};
 pub use metrics::Metrics;
 
 use admin::AdminState;
@@ -65,21 +70,27 @@ pub struct Proxy {
 impl Proxy {
     /// Binds every listener (relay listeners first, then admin) and starts
     /// serving. `/ready` turns 200 once this returns. Errors name the config key.
-    pub async fn start(cfg: Config) -> Result<Proxy, String> {
-        cfg.validate().map_err(|e| e.to_string())?;
+    pub async fn start(cfg: Config) -> Result<Proxy, StartError> {
+        cfg.validate()?;
         let metrics = Arc::new(Metrics::new());
         let drain = Arc::new(Drain::new());
         let mut bound = Vec::new();
         for spec in cfg.listeners() {
             let l = listener::bind(spec.listen, &spec.key)?;
             connect::tune(socket2::SockRef::from(&l), cfg.relay.keepalive_secs);
-            let addr = l.local_addr().map_err(|e| format!("{}: {e}", spec.key))?;
+            let addr = l.local_addr().map_err(|source| StartError::LocalAddr {
+                key: spec.key.clone(),
+                source,
+            })?;
             bound.push((spec, l, addr));
         }
         let admin_listener = listener::bind(cfg.admin.listen, "admin.listen")?;
         let admin_addr = admin_listener
             .local_addr()
-            .map_err(|e| format!("admin.listen: {e}"))?;
+            .map_err(|source| StartError::LocalAddr {
+                key: "admin.listen".into(),
+                source,
+            })?;
 
         let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.2).collect();
         own.push(admin_addr);
@@ -89,8 +100,7 @@ impl Proxy {
             &cfg.peers,
             metrics.legacy.clone(),
             metrics.probes.clone(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let shared = Arc::new(
             ProxyState::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone())
                 .with_legacy(legacy),

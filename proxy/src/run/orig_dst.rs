@@ -8,12 +8,14 @@ use std::net::SocketAddr;
 use socket2::SockRef;
 use tokio::net::TcpStream;
 
+use super::addr::OrigDstAddr;
+
 /// The destination the client originally connected to.
 ///
 /// A connection that was not NATed has no record (`ENOENT`, or conntrack not
 /// loaded): its original destination is the address it reached, i.e. the
 /// listener's own local address — which the loop guard then refuses.
-pub fn original_dst(stream: &TcpStream) -> io::Result<SocketAddr> {
+pub fn original_dst(stream: &TcpStream) -> io::Result<OrigDstAddr> {
     let local = stream.local_addr()?;
     let sock = SockRef::from(stream);
     // An AF_INET6 socket carries IPv4 clients as v4-mapped addresses; conntrack
@@ -33,7 +35,7 @@ pub fn original_dst(stream: &TcpStream) -> io::Result<SocketAddr> {
         }
         other => other,
     };
-    match got {
+    let dst = match got {
         Ok(addr) => addr.as_socket().map(canonical).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -42,7 +44,8 @@ pub fn original_dst(stream: &TcpStream) -> io::Result<SocketAddr> {
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(canonical(local)),
         Err(e) => Err(e),
-    }
+    };
+    dst.map(OrigDstAddr)
 }
 
 /// `::ffff:a.b.c.d` → `a.b.c.d`, so addresses compare the same whichever socket
@@ -71,7 +74,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let _c = TcpStream::connect(addr).await.unwrap();
         let (s, _) = l.accept().await.unwrap();
-        assert_eq!(original_dst(&s).unwrap(), addr);
+        assert_eq!(original_dst(&s).unwrap(), OrigDstAddr(addr));
     }
 
     #[test]
