@@ -3,9 +3,11 @@
 //! - [`capture`]: pcap/pcapng reading and TCP reassembly (for replay).
 //! - [`replay`]: `fedproxy replay`, offline decode/re-encode of captures.
 //! - [`run`]: `fedproxy run`, the proxy daemon.
+//! - [`rules`]: `fedproxy rules`, the interception rules generated from the config.
 
 pub mod capture;
 pub mod legacy;
 pub mod munge;
 pub mod replay;
+pub mod rules;
 pub mod run;

@@ -27,6 +27,10 @@ enum Command {
     /// Decode every frame of every TCP connection in pcap/pcapng captures, re-encode
     /// it and compare with the captured bytes.
     Replay(fedproxy::replay::ReplayArgs),
+
+    /// The iptables/nftables rules that send slurmctld's traffic through the
+    /// proxy, generated from its configuration: plan, apply, remove, status.
+    Rules(fedproxy::rules::RulesArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +38,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => fedproxy::run::main(args, &cli.log_format),
         Command::Replay(args) => fedproxy::replay::main(args),
+        Command::Rules(args) => fedproxy::rules::main(args),
     }
 }

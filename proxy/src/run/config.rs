@@ -31,6 +31,9 @@ pub struct Config {
     /// `[[peer]]`: per-peer dialect (README.md, "Legacy FLURM peers").
     #[serde(default, rename = "peer")]
     pub peers: Vec<crate::legacy::PeerConfig>,
+    /// `[rules]`: inputs of `fedproxy rules` beyond the listeners.
+    #[serde(default)]
+    pub rules: crate::rules::RulesConfig,
 }
 
 /// `[admin]`: the HTTP server with `/metrics`, `/live`, `/ready`.
