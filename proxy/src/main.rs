@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Transparent interop proxy for Slurm federations: relays slurmctld's traffic,
 /// decodes every RPC byte-exactly, exports Prometheus metrics, and replays captures.
@@ -31,6 +31,10 @@ enum Command {
     /// The iptables/nftables rules that send slurmctld's traffic through the
     /// proxy, generated from its configuration: plan, apply, remove, status.
     Rules(fedproxy::rules::RulesArgs),
+
+    /// Write the man pages (fedproxy.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -39,5 +43,12 @@ fn main() -> ExitCode {
         Command::Run(args) => fedproxy::run::main(args, &cli.log_format),
         Command::Replay(args) => fedproxy::replay::main(args),
         Command::Rules(args) => fedproxy::rules::main(args),
+        Command::Man { dir } => match clap_mangen::generate_to(Cli::command(), &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fedproxy man: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -20,7 +20,9 @@ fn promtool() -> Option<PathBuf> {
         .find(|p| p.exists());
     if p.is_none() {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("promtool not installed (Debian package prometheus; scripts/install-build-deps)");
+            panic!(
+                "promtool not installed (Debian package prometheus; scripts/install-build-deps)"
+            );
         }
         eprintln!("SKIP: promtool not installed");
     }
@@ -142,7 +144,10 @@ fn every_alert_has_a_firing_and_a_silent_test() {
                 }
             }
         }
-        assert!(firing && silent, "{a}: firing test {firing}, silent test {silent}");
+        assert!(
+            firing && silent,
+            "{a}: firing test {firing}, silent test {silent}"
+        );
     }
 }
 
@@ -150,14 +155,18 @@ fn every_alert_has_a_firing_and_a_silent_test() {
 fn alerts_name_only_documented_metrics() {
     let documented = documented_metrics();
     assert!(documented.len() > 15, "{documented:?}");
-    let rules = std::fs::read_to_string(repo().join("deploy/prometheus/fedproxy-alerts.yml")).unwrap();
+    let rules =
+        std::fs::read_to_string(repo().join("deploy/prometheus/fedproxy-alerts.yml")).unwrap();
     let exprs: String = rules
         .lines()
         .filter(|l| !l.trim_start().starts_with('#') && !l.contains("description:"))
         .collect::<Vec<_>>()
         .join("\n");
     for m in metric_names(&exprs, &documented) {
-        assert!(documented.contains(&m), "alert rules name {m}, not in README's metrics tables");
+        assert!(
+            documented.contains(&m),
+            "alert rules name {m}, not in README's metrics tables"
+        );
     }
 }
 
@@ -175,7 +184,10 @@ fn dashboard_expressions_parse_and_name_documented_metrics() {
     }
     named.extend(metric_names(&text, &documented));
     for m in &named {
-        assert!(documented.contains(m), "dashboard names {m}, not in README's metrics tables");
+        assert!(
+            documented.contains(m),
+            "dashboard names {m}, not in README's metrics tables"
+        );
     }
     // the panels the operations issue asks for
     for m in [
@@ -197,8 +209,14 @@ fn dashboard_expressions_parse_and_name_documented_metrics() {
     let concrete: Vec<String> = exprs.iter().map(|e| concrete(e)).collect();
     std::fs::write(dir.join("dashboard.yml"), as_recording_rules(&concrete)).unwrap();
     let (ok, out) = run_promtool(&tool, &["check", "rules", "dashboard.yml"], &dir);
-    assert!(ok, "promtool check rules on the dashboard's expressions:\n{out}");
-    assert!(out.contains(&format!("{} rules found", exprs.len())), "{out}");
+    assert!(
+        ok,
+        "promtool check rules on the dashboard's expressions:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("{} rules found", exprs.len())),
+        "{out}"
+    );
     // the check can fail: a broken expression is refused
     std::fs::write(
         dir.join("broken.yml"),

@@ -375,7 +375,11 @@ mod tests {
         assert_eq!(cfg.inbound, Some(InboundConfig::default()));
         assert_eq!(cfg.outbound, Some(OutboundConfig::default()));
         assert_eq!(cfg.relay, RelayConfig::default());
-        assert_eq!(cfg.routes.len(), 1);
+        assert!(
+            cfg.routes.is_empty(),
+            "no active test route in the shipped example"
+        );
+        assert_eq!(cfg.rules, crate::rules::RulesConfig::default());
     }
 
     #[test]
