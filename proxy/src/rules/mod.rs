@@ -103,9 +103,9 @@ fn dispatch(args: RulesArgs) -> Result<u8, String> {
                     reason: "default".into(),
                 }),
             };
-            if matches!(choice.backend, Backend::Nft) && host::group_id(&rc.exempt_group).is_err() {
+            if host::group_id(&rc.exempt_group).is_err() {
                 eprintln!(
-                    "fedproxy rules: group {:?} does not exist here: the script names it, nft resolves it when applied",
+                    "fedproxy rules: note: group {:?} does not exist here yet; apply needs it (the package creates it)",
                     rc.exempt_group
                 );
             }
@@ -114,7 +114,7 @@ fn dispatch(args: RulesArgs) -> Result<u8, String> {
                 c.config.display(),
                 choice.backend.name()
             );
-            for cmd in ops::plan(&set, choice.backend, &rc.exempt_group) {
+            for cmd in ops::plan(&set, choice.backend) {
                 println!("{cmd}");
             }
             Ok(0)
@@ -133,7 +133,7 @@ fn dispatch(args: RulesArgs) -> Result<u8, String> {
                 return Ok(0);
             }
             let mut cmds = ops::removal(&set).map_err(|e| e.to_string())?;
-            cmds.extend(ops::plan(&set, choice.backend, &rc.exempt_group));
+            cmds.extend(ops::plan(&set, choice.backend));
             for cmd in &cmds {
                 eprintln!("+ {cmd}");
                 if let Err(e) = host::run(cmd) {

@@ -8,17 +8,13 @@ use super::nft;
 use super::policy;
 use super::spec::{Chain, RuleSet};
 
-/// The exempt group's gid for rendering: known if the group exists here.
-fn gid_of(set: &RuleSet, group: &str) -> Option<u32> {
-    let _ = set;
-    host::group_id(group).ok()
-}
-
-/// Everything `apply` runs on a host without rules of ours, in order.
-pub fn plan(set: &RuleSet, backend: Backend, group: &str) -> Vec<Command> {
+/// Everything `apply` runs on a host without rules of ours, in order. The
+/// group stays a name (iptables and nft resolve it when applied), so the plan
+/// is the same on every host.
+pub fn plan(set: &RuleSet, backend: Backend) -> Vec<Command> {
     let mut out = match backend {
         Backend::Iptables(p) => iptables::apply_commands(set, p),
-        Backend::Nft => vec![nft::apply_command(set, gid_of(set, group))],
+        Backend::Nft => vec![nft::apply_command(set, None)],
     };
     if let Some(pr) = &set.policy_route {
         out.extend(policy::apply_commands(pr));
