@@ -113,3 +113,87 @@ mod tests {
         assert!(check(&[no_cap], "fedproxy", 998, true)[0].contains("CAP_NET_ADMIN"));
     }
 }
+
+/// What is wrong with THIS process's identity for the configuration, for
+/// `fedproxy run` (start-up and `--check-config`): `(errors, warnings)`.
+/// * transparent inbound without CAP_NET_ADMIN cannot work at all: an error;
+/// * a primary group other than `[rules] exempt_group` makes the proxy's own
+///   connections loop through the rules, if the rules are `fedproxy rules`':
+///   a warning (an admin checking the file as root is not the service).
+pub fn self_problems(cfg: &crate::run::Config) -> (Vec<String>, Vec<String>) {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some((egid, cap_eff)) = parse_status(&status) else {
+        return (Vec::new(), Vec::new());
+    };
+    identity_problems(
+        cfg,
+        egid,
+        cap_eff,
+        host::group_id(&cfg.rules.exempt_group).ok(),
+    )
+}
+
+pub fn identity_problems(
+    cfg: &crate::run::Config,
+    egid: u32,
+    cap_eff: u64,
+    exempt_gid: Option<u32>,
+) -> (Vec<String>, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    if cfg.inbound.as_ref().is_some_and(|i| i.transparent) && cap_eff & (1 << CAP_NET_ADMIN) == 0 {
+        errors.push(
+            "inbound.transparent = true needs the capability CAP_NET_ADMIN (IP_TRANSPARENT), \
+             which this process lacks: grant it (unit: AmbientCapabilities=CAP_NET_ADMIN and \
+             CapabilityBoundingSet=CAP_NET_ADMIN; setpriv: --inh-caps=+net_admin --ambient-caps=+net_admin)"
+                .to_string(),
+        );
+    }
+    let intercepting = cfg.inbound.is_some() || cfg.outbound.is_some();
+    let group = &cfg.rules.exempt_group;
+    match exempt_gid {
+        _ if !intercepting => {}
+        None => warnings.push(format!(
+            "group {group:?} ([rules] exempt_group) does not exist: `fedproxy rules` cannot exempt the proxy's connections"
+        )),
+        Some(g) if g != egid => warnings.push(format!(
+            "this process's primary group is {egid}, but `fedproxy rules` exempts group {group} ({g}): \
+             run the proxy with that primary group (unit: Group={group}; setpriv: --regid={group}), \
+             or its own connections are redirected back into it"
+        )),
+        Some(_) => {}
+    }
+    (errors, warnings)
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+    use crate::run::Config;
+
+    #[test]
+    fn transparent_needs_the_capability_and_the_group_must_match() {
+        let t = Config::from_toml("[inbound]\nupstream = \"10.0.0.1:6817\"\ntransparent = true\n")
+            .unwrap();
+        let (e, w) = identity_problems(&t, 998, 0, Some(998));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("CAP_NET_ADMIN"), "{e:?}");
+        assert!(w.is_empty());
+        let (e, w) = identity_problems(&t, 998, 1 << CAP_NET_ADMIN, Some(998));
+        assert!(e.is_empty() && w.is_empty());
+        let (e, w) = identity_problems(&t, 0, 1 << CAP_NET_ADMIN, Some(998));
+        assert!(e.is_empty());
+        assert!(
+            w[0].contains("primary group is 0") && w[0].contains("fedproxy (998)"),
+            "{w:?}"
+        );
+        let (_, w) = identity_problems(&t, 0, 1 << CAP_NET_ADMIN, None);
+        assert!(w[0].contains("does not exist"), "{w:?}");
+        // static routes alone need no rules, so no group
+        let r = Config::from_toml(
+            "[[route]]\nlisten = \"127.0.0.1:7001\"\nupstream = \"127.0.0.1:6817\"\n",
+        )
+        .unwrap();
+        assert_eq!(identity_problems(&r, 0, 0, None), (vec![], vec![]));
+    }
+}
