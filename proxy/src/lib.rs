@@ -1,13 +1,9 @@
 //! fedproxy: a transparent interop proxy beside slurmctld.
 //!
-//! - [`capture`]: pcap/pcapng reading and TCP reassembly (for replay).
 //! - [`replay`]: `fedproxy replay`, offline decode/re-encode of captures.
 //! - [`run`]: `fedproxy run`, the proxy daemon.
 //! - [`rules`]: `fedproxy rules`, the interception rules generated from the config.
 
-pub mod capture;
-pub mod legacy;
-pub mod munge;
 pub mod replay;
 pub mod rules;
 pub mod run;
