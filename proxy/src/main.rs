@@ -9,9 +9,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "fedproxy", version, about, long_about = None)]
 struct Cli {
-    /// Log format of `fedproxy run` (text or json); give it before the subcommand:
-    /// `fedproxy --log-format json run --config FILE`.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    /// Log format of `fedproxy run` (text or json), before or after the subcommand.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 
     #[command(subcommand)]
