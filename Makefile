@@ -7,8 +7,10 @@ FEDPROXY   := target/release/fedproxy
 CAPTURES   := captures/slurm-22.05/*.pcap
 # The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
 LAB        ?= 1
+# The package test needs root and debootstrap; DEB=0 skips it (default: as LAB).
+DEB        ?= $(LAB)
 
-.PHONY: all build demo test test-unit test-lab lab lab-down bench bench-codec clean
+.PHONY: all build demo test test-unit test-lab test-deb deb lab lab-down bench bench-codec clean
 
 all: build
 
@@ -26,10 +28,14 @@ demo: build
 	@echo "== the same captures played live through a running fedproxy on loopback"
 	$(FEDPROXY) replay --live $(CAPTURES) | sed -n '/^live:/,$$p'
 
-## test: unit, property and capture tests; then the real-Slurm lab tests
+## test: unit, property and capture tests (with the rules and monitoring tests);
+## then the real-Slurm lab tests and the Debian package test
 test: test-unit
 ifeq ($(LAB),1)
 	$(MAKE) test-lab
+endif
+ifeq ($(DEB),1)
+	$(MAKE) test-deb
 endif
 
 test-unit:
@@ -41,6 +47,17 @@ test-unit:
 test-lab: build
 	scripts/install-lab-deps
 	scripts/lab-test
+	scripts/lab-test-failopen
+
+## deb: the Debian package (dpkg-deb); prints its path last
+deb: build
+	@scripts/install-ops-deps >/dev/null
+	@scripts/build-deb --no-build
+
+## test-deb: lintian, then install into Debian 12 and 13 roots (debootstrap, cached)
+test-deb: build
+	scripts/install-ops-deps
+	scripts/test-deb
 
 ## lab: a real two-cluster Slurm federation with a fedproxy beside each slurmctld
 lab: build

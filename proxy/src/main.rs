@@ -2,16 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Transparent interop proxy for Slurm federations: relays slurmctld's traffic,
 /// decodes every RPC byte-exactly, exports Prometheus metrics, and replays captures.
 #[derive(Parser)]
 #[command(name = "fedproxy", version, about, long_about = None)]
 struct Cli {
-    /// Log format of `fedproxy run` (text or json); give it before the subcommand:
-    /// `fedproxy --log-format json run --config FILE`.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    /// Log format of `fedproxy run` (text or json), before or after the subcommand.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 
     #[command(subcommand)]
@@ -27,6 +26,14 @@ enum Command {
     /// Decode every frame of every TCP connection in pcap/pcapng captures, re-encode
     /// it and compare with the captured bytes.
     Replay(fedproxy::replay::ReplayArgs),
+
+    /// The iptables/nftables rules that send slurmctld's traffic through the
+    /// proxy, generated from its configuration: plan, apply, remove, status.
+    Rules(fedproxy::rules::RulesArgs),
+
+    /// Write the man pages (fedproxy.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -34,5 +41,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => fedproxy::run::main(args, &cli.log_format),
         Command::Replay(args) => fedproxy::replay::main(args),
+        Command::Rules(args) => fedproxy::rules::main(args),
+        Command::Man { dir } => match clap_mangen::generate_to(Cli::command(), &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fedproxy man: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -30,6 +30,9 @@ pub struct Config {
     /// `[[peer]]`: per-peer dialect (README.md, "Legacy FLURM peers").
     #[serde(default, rename = "peer")]
     pub peers: Vec<flurm::PeerConfig>,
+    /// `[rules]`: inputs of `fedproxy rules` beyond the listeners.
+    #[serde(default)]
+    pub rules: crate::rules::RulesConfig,
 }
 
 /// `[admin]`: the HTTP server with `/metrics`, `/live`, `/ready`.
@@ -255,11 +258,24 @@ pub struct ListenerSpec {
     pub kind: ListenerKind,
 }
 
+/// toml's message, plus what "invalid socket address syntax" usually means.
+fn explain_parse_error(e: &toml::de::Error) -> String {
+    let msg = e.to_string().trim_end().to_string();
+    if msg.contains("invalid socket address syntax") {
+        format!(
+            "{msg}\naddresses are IP:port, e.g. \"127.0.0.1:6817\" or \"[::1]:6817\"; \
+             host names such as \"localhost\" are not resolved"
+        )
+    } else {
+        msg
+    }
+}
+
 impl Config {
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_string()))?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(explain_parse_error(&e)))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -402,7 +418,11 @@ mod tests {
         assert_eq!(cfg.inbound, Some(InboundConfig::default()));
         assert_eq!(cfg.outbound, Some(OutboundConfig::default()));
         assert_eq!(cfg.relay, RelayConfig::default());
-        assert_eq!(cfg.routes.len(), 1);
+        assert!(
+            cfg.routes.is_empty(),
+            "no active test route in the shipped example"
+        );
+        assert_eq!(cfg.rules, crate::rules::RulesConfig::default());
     }
 
     #[test]
@@ -438,6 +458,12 @@ mod tests {
         assert!(e.to_string().contains("no listener"), "{e}");
         let e = Config::from_toml("[inbound]\nlisten = \"localhost:1\"\n").unwrap_err();
         assert!(e.to_string().contains("listen"), "{e}");
+        let e = Config::from_toml("[inbound]\nupstream = \"localhost:6817\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("host names such as \"localhost\" are not resolved"),
+            "{e}"
+        );
         let e = Config::from_toml("[inbound]\nlisten = \"127.0.0.1:7000\"\n[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:6817\"\n")
             .unwrap_err();
         assert!(

@@ -308,14 +308,24 @@ fn refuse(
     match reason {
         LoopReason::OwnUpstream => {
             warn!(conn = id, listener = %ctx.name, client = %peer, reason = reason.as_str(),
+            egid = own_gid(),
             "loop guard: this connection comes from one of the proxy's own upstream sockets, redirected back into \
-             it; the iptables nat rules lack the owner exemption for the proxy's user \
-             (-m owner --uid-owner <fedproxy uid> -j RETURN before the REDIRECT); refusing it")
+             it: the rules exempt the proxy by its primary group ([rules] exempt_group). Either this process runs \
+             with another primary group (egid above; unit: Group=), or the rules lack the exemption; \
+             `fedproxy rules status` tells which. Refusing it")
         }
         LoopReason::SelfTarget => warn!(conn = id, listener = %ctx.name, client = %peer,
             original_dst = %dst.map(|d| d.to_string()).unwrap_or_default(), reason = reason.as_str(),
+            egid = own_gid(),
             "loop guard: the destination is this proxy's own listener (a connection made straight to the proxy \
-             port rather than redirected by iptables, or the proxy's own connections are redirected: the nat rules \
-             need -m owner --uid-owner <fedproxy uid> -j RETURN); refusing it"),
+             port rather than redirected, or the proxy's own connections are redirected: it must run with the \
+             primary group the rules exempt, [rules] exempt_group; `fedproxy rules status` checks both); \
+             refusing it"),
     }
+}
+
+/// This process's effective gid, for the loop guard's messages.
+fn own_gid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
 }

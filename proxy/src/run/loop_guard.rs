@@ -6,7 +6,8 @@
 //!   is that port itself). Relaying it would connect to ourselves, forever.
 //! * **own_upstream** — the accepted connection *is* one the proxy itself opened
 //!   upstream: the nat rules redirected the proxy's own connection back into it,
-//!   i.e. the `-m owner --uid-owner` exemption is missing. Recognised by the full
+//!   i.e. the proxy is not exempt from the rules (its primary group is not
+//!   `[rules] exempt_group`, or the rules lack the `owner --gid-owner` exemption). Recognised by the full
 //!   address pair: the accepted connection's peer is the upstream socket's local
 //!   address **and** its original destination is that socket's remote address
 //!   (Linux gives one local port to several connections with different

@@ -224,6 +224,18 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // the process itself must fit the config: a transparent proxy without
+    // CAP_NET_ADMIN fails every connection, one outside the exempted group loops
+    let (identity_errors, identity_warnings) = crate::rules::process::self_problems(&cfg);
+    for w in &identity_warnings {
+        warn!("{w}");
+    }
+    if !identity_errors.is_empty() {
+        for e in &identity_errors {
+            error!("{e}");
+        }
+        return ExitCode::from(2);
+    }
     if args.check_config {
         println!(
             "{}: OK ({} relay listeners, admin on {})",
