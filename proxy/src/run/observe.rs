@@ -10,7 +10,7 @@ use std::time::Instant;
 use prometheus::IntGauge;
 use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, StreamStart};
 use slurm_codec::frame::BodyDecoding;
-use slurm_codec::frame::FrameHead;
+use slurm_codec::frame::{Body, Frame, FrameHead};
 use slurm_codec::msg::{Message, PersistInit, PersistType};
 use slurm_codec::msg_type::MsgType;
 use slurm_codec::Direction;
@@ -165,6 +165,12 @@ impl Observer {
                     }
                     if let Some(m) = frame.message() {
                         self.count_sib(f.dir, m);
+                    }
+                    if let Some(reason) = slurm_refusal(f.dir, frame) {
+                        self.metrics
+                            .slurm_refusals
+                            .with_label_values(&[&*self.info.listener, reason])
+                            .inc();
                     }
                 }
                 ConnEvent::Oversized {
@@ -358,5 +364,35 @@ fn persist_type_label(t: slurm_codec::msg::PersistType) -> String {
     match t {
         slurm_codec::msg::PersistType::Other(_) => super::metrics::UNKNOWN.to_string(),
         t => t.name(),
+    }
+}
+
+/// Why slurmctld refused a request, when its reply says so (see
+/// `fedproxy_slurm_refusals_total`): how a version mismatch between releases
+/// shows on the wire.
+fn slurm_refusal(dir: Direction, frame: &Frame) -> Option<&'static str> {
+    let FrameHead::Normal { header, .. } = &frame.head else {
+        return None;
+    };
+    if dir != Direction::ServerToClient {
+        return None;
+    }
+    if header.version.0 == 0xFFFE {
+        return Some("unparsable_request");
+    }
+    if header.msg_type != MsgType::RESPONSE_SLURM_RC {
+        return None;
+    }
+    let rc = match &frame.body {
+        Body::Raw(b) => i32::from_be_bytes(b.get(..4)?.try_into().ok()?),
+        Body::Msg(m) => match m.as_ref() {
+            Message::SlurmRc(r) => r.return_code.0,
+            _ => return None,
+        },
+    };
+    match rc {
+        1005 => Some("protocol_version"),
+        1007 => Some("authentication"),
+        _ => None,
     }
 }
