@@ -4,9 +4,12 @@
 MAKEFLAGS  += --no-print-directory
 CARGO      ?= cargo
 FEDPROXY   := target/release/fedproxy
-CAPTURES   := captures/slurm-22.05/*.pcap
+# every release's bundled captures (slurm-22.05, slurm-24.11, slurm-26.05, the mixed federation)
+CAPTURES   := $(wildcard captures/slurm-*/*.pcap)
 # The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
 LAB        ?= 1
+# test-lab runs: RELEASE or RELEASE:AUTH (default auth: 26.05 auth/slurm, others munge)
+SLURM      ?= 22.05 24.11 26.05 mixed
 
 .PHONY: all build demo test test-unit test-lab lab lab-down bench bench-codec clean
 
@@ -36,13 +39,16 @@ test-unit:
 	scripts/install-build-deps
 	$(CARGO) test --release --locked --workspace
 
+## test-lab: scripts/lab-test at every release of SLURM (make test-lab SLURM="26.05 mixed")
 test-lab: build
 	scripts/install-lab-deps
-	scripts/lab-test
+	$(CARGO) build --release --locked -p fedproxy --example legacy_fedinfo
+	scripts/lab-matrix $(SLURM)
 
 ## lab: a real two-cluster Slurm federation with a fedproxy beside each slurmctld
+## (LAB_UP_ARGS="--slurm 26.05 --auth slurm" for another release)
 lab: build
-	scripts/lab up
+	scripts/lab up $(LAB_UP_ARGS)
 
 lab-down:
 	scripts/lab down

@@ -424,7 +424,10 @@ impl Connection {
         if self.cfg.bodies != BodyDecoding::All {
             return None; // a proxy's observer only needs the body typed
         }
-        if self.cfg.version_hint == Some(used) {
+        if self.cfg.version_hint == Some(used)
+            && ProtocolVersion::MODERN.contains(&used)
+            && layout_fits(raw, framing, used)
+        {
             return Some((used, used));
         }
         let fits: Vec<ProtocolVersion> = ProtocolVersion::MODERN
@@ -1033,5 +1036,76 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The version ranges of the frames of a connection fed `frames` (all
+    /// server → client) as accepted by a proxy or seen mid-stream.
+    fn ranges(
+        hint: Option<ProtocolVersion>,
+        frames: &[Vec<u8>],
+    ) -> Vec<Option<(ProtocolVersion, ProtocolVersion)>> {
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::Accepted,
+            version_hint: hint,
+            ..ConnConfig::default()
+        });
+        let mut ev = Vec::new();
+        for f in frames {
+            c.feed(Direction::ServerToClient, f, &mut ev);
+        }
+        ev.iter()
+            .filter_map(|e| match e {
+                ConnEvent::Frame(o) => {
+                    assert!(o.is_exact());
+                    Some(o.version_range)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_persist_frame_laid_out_alike_everywhere_claims_a_range_not_the_oldest() {
+        // PERSIST_RC without its handshake: every release lays it out alike.
+        let got = ranges(None, &[persist_rc()]);
+        assert_eq!(
+            got,
+            vec![Some((ProtocolVersion::V22_05, ProtocolVersion::V26_05))]
+        );
+    }
+
+    #[test]
+    fn the_version_learned_from_the_rest_of_the_capture_is_reported() {
+        let got = ranges(Some(ProtocolVersion::V24_11), &[persist_rc(), persist_rc()]);
+        let v = Some((ProtocolVersion::V24_11, ProtocolVersion::V24_11));
+        assert_eq!(got, vec![v, v]);
+    }
+
+    #[test]
+    fn a_hint_naming_no_known_release_is_not_claimed() {
+        // A hint that is no release (a guess gone wrong) never becomes a claim.
+        let bogus = ProtocolVersion(0x2650);
+        let got = ranges(Some(bogus), &[persist_rc()]);
+        assert_eq!(
+            got,
+            vec![Some((ProtocolVersion::V22_05, ProtocolVersion::V26_05))]
+        );
+    }
+
+    #[test]
+    fn the_answer_to_a_seen_persist_init_carries_its_version() {
+        // PERSIST_RC answering the handshake (ret_info 0x2A00): that frame is 24.11.
+        let mut rc = persist_rc();
+        rc[16] = 0x2a;
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &persist_init_request(), &mut ev);
+        c.feed(Direction::ServerToClient, &rc, &mut ev);
+        let v = ev.iter().find_map(|e| match e {
+            ConnEvent::Frame(o) if o.frame.msg_type() == MsgType::PERSIST_RC => Some(o.version_range),
+            _ => None,
+        });
+        let want = (ProtocolVersion::V24_11, ProtocolVersion::V24_11);
+        assert_eq!(v, Some(Some(want)));
     }
 }
