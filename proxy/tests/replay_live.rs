@@ -11,7 +11,14 @@ use fedproxy::replay::{live, replay_connections};
 async fn every_captured_connection_passes_through_the_proxy_unchanged_and_counted() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures");
     let mut captures = Vec::new();
-    for dir in ["slurm-22.05", "legacy-flurm", "spec-lab"] {
+    let mut dirs: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("slurm-"))
+        .collect();
+    dirs.sort();
+    dirs.extend(["legacy-flurm".into(), "spec-lab".into()]);
+    for dir in &dirs {
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
             .unwrap()
             .map(|e| e.unwrap().path())
