@@ -101,8 +101,12 @@ pub struct Metrics {
 }
 
 /// The `reason` values of `fedproxy_slurm_refusals_total`.
-pub const SLURM_REFUSAL_REASONS: [&str; 3] =
-    ["protocol_version", "authentication", "unparsable_request"];
+pub const SLURM_REFUSAL_REASONS: [&str; 4] = [
+    "protocol_version",
+    "authentication",
+    "unparsable_request",
+    "http_answer",
+];
 
 /// RPC latency buckets (seconds): 100 µs … 30 s.
 const RPC_BUCKETS: &[f64] = &[
@@ -201,7 +205,7 @@ impl Metrics {
             ),
             slurm_refusals: counter(
                 "fedproxy_slurm_refusals_total",
-                "Requests slurmctld refused, as its replies show: reason protocol_version (RESPONSE_SLURM_RC 1005, e.g. a client newer than the controller), authentication (RESPONSE_SLURM_RC 1007), unparsable_request (a 24.11+ reply whose header version is NO_VAL16).",
+                "Requests slurmctld refused, as its replies show: reason protocol_version (RESPONSE_SLURM_RC 1005, e.g. a client newer than the controller), authentication (RESPONSE_SLURM_RC 1007), unparsable_request (a 24.11+ reply whose header version is NO_VAL16), http_answer (slurmctld answered a Slurm frame with HTTP: 26.05 does so for header versions it no longer accepts).",
                 &["listener", "reason"],
             ),
             federation_peer_connected: gauge(

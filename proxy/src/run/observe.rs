@@ -233,6 +233,14 @@ impl Observer {
                         "PERSIST_INIT refused");
                 }
                 ConnEvent::Http { dir, request_line } => {
+                    if dir == Direction::ServerToClient {
+                        // 26.05 answers a frame of a header version it no longer
+                        // accepts as an HTTP server would ("HTTP/1.1 405 ...").
+                        self.metrics
+                            .slurm_refusals
+                            .with_label_values(&[&*self.info.listener, "http_answer"])
+                            .inc();
+                    }
                     debug!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
                         upstream = %self.info.upstream, dir = dir.as_str(), request_line = %request_line,
                         "HTTP on a Slurm port; relaying the connection undecoded");
