@@ -394,7 +394,9 @@ impl Connection {
     /// The version a PERSIST_RC answering the pending PERSIST_INIT carries in
     /// ret_info (also when it refuses): the version that frame is packed at.
     fn handshake_answer(&self, d: Direction, frame: &Frame) -> Option<ProtocolVersion> {
-        if self.pending_init.is_none() || d != Direction::ServerToClient || frame.version().is_some()
+        if self.pending_init.is_none()
+            || d != Direction::ServerToClient
+            || frame.version().is_some()
         {
             return None;
         }
@@ -440,7 +442,11 @@ impl Connection {
         }
         let narrowed: Vec<ProtocolVersion> = match &self.fitting {
             Some(before) => {
-                let both: Vec<_> = before.iter().copied().filter(|v| fits.contains(v)).collect();
+                let both: Vec<_> = before
+                    .iter()
+                    .copied()
+                    .filter(|v| fits.contains(v))
+                    .collect();
                 if both.is_empty() {
                     fits // inconsistent with earlier frames: this frame's own range
                 } else {
@@ -1102,7 +1108,9 @@ mod tests {
         c.feed(Direction::ClientToServer, &persist_init_request(), &mut ev);
         c.feed(Direction::ServerToClient, &rc, &mut ev);
         let v = ev.iter().find_map(|e| match e {
-            ConnEvent::Frame(o) if o.frame.msg_type() == MsgType::PERSIST_RC => Some(o.version_range),
+            ConnEvent::Frame(o) if o.frame.msg_type() == MsgType::PERSIST_RC => {
+                Some(o.version_range)
+            }
             _ => None,
         });
         let want = (ProtocolVersion::V24_11, ProtocolVersion::V24_11);

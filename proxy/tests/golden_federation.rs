@@ -52,9 +52,7 @@ fn typed_federation_messages_match_the_golden_files() {
                     checked += 1;
                 }
             }
-            let golden = root
-                .join("fixtures/golden")
-                .join(golden_name(dir, &name));
+            let golden = root.join("fixtures/golden").join(golden_name(dir, &name));
             if update {
                 std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
                 std::fs::write(&golden, &lines).unwrap();

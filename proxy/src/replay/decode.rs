@@ -103,7 +103,11 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
         }
         for f in &r.frames {
             if let Some(h) = f.frame.header() {
-                *headers.entry(pair).or_default().entry(h.version).or_default() += 1;
+                *headers
+                    .entry(pair)
+                    .or_default()
+                    .entry(h.version)
+                    .or_default() += 1;
             }
         }
         out[i] = Some(r);

@@ -205,7 +205,7 @@ impl Metrics {
             ),
             slurm_refusals: counter(
                 "fedproxy_slurm_refusals_total",
-                "Requests slurmctld refused, as its replies show: reason protocol_version (RESPONSE_SLURM_RC 1005, e.g. a client newer than the controller), authentication (RESPONSE_SLURM_RC 1007), unparsable_request (a 24.11+ reply whose header version is NO_VAL16), http_answer (slurmctld answered a Slurm frame with HTTP: 26.05 does so for header versions it no longer accepts).",
+                "Requests slurmctld refused, as its replies show: reason protocol_version (RESPONSE_SLURM_RC 1005, or 1007 answered at a version older than the request's: a client newer than the controller), authentication (RESPONSE_SLURM_RC 1007 otherwise), unparsable_request (a 24.11+ reply whose header version is NO_VAL16), http_answer (slurmctld answered a Slurm frame with HTTP: 26.05 does so for header versions it no longer accepts).",
                 &["listener", "reason"],
             ),
             federation_peer_connected: gauge(
