@@ -4,11 +4,14 @@
 MAKEFLAGS  += --no-print-directory
 CARGO      ?= cargo
 FEDPROXY   := target/release/fedproxy
-CAPTURES   := captures/slurm-22.05/*.pcap
+# every release's bundled captures (slurm-22.05, slurm-24.11, slurm-26.05, the mixed federation)
+CAPTURES   := $(wildcard captures/slurm-*/*.pcap)
 # The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
 LAB        ?= 1
 # The package test needs root and debootstrap; DEB=0 skips it (default: as LAB).
 DEB        ?= $(LAB)
+# test-lab runs: RELEASE or RELEASE:AUTH (default auth: 26.05 auth/slurm, others munge)
+SLURM      ?= 22.05 24.11 26.05 mixed
 
 .PHONY: all build demo test test-unit test-lab test-deb deb lab lab-down bench bench-codec clean
 
@@ -44,9 +47,11 @@ test-unit:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --release --locked --workspace
 
+## test-lab: scripts/lab-test at every release of SLURM (make test-lab SLURM="26.05 mixed")
 test-lab: build
 	scripts/install-lab-deps
-	scripts/lab-test
+	$(CARGO) build --release --locked -p fedproxy --example legacy_fedinfo
+	scripts/lab-matrix $(SLURM)
 	scripts/lab-test-failopen
 
 ## deb: the Debian package (dpkg-deb); prints its path last
@@ -60,8 +65,9 @@ test-deb: build
 	scripts/test-deb
 
 ## lab: a real two-cluster Slurm federation with a fedproxy beside each slurmctld
+## (LAB_UP_ARGS="--slurm 26.05 --auth slurm" for another release)
 lab: build
-	scripts/lab up
+	scripts/lab up $(LAB_UP_ARGS)
 
 lab-down:
 	scripts/lab down

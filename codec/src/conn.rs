@@ -89,6 +89,11 @@ pub struct ObservedFrame {
     /// The bytes as they were on the wire.
     pub raw: Bytes,
     pub frame: Frame,
+    /// For a persist frame whose connection was seen without its handshake:
+    /// the releases its connection can be running, as far as the capture shows
+    /// (`(v, v)` once known; see [`Connection`]'s version inference). `None` for
+    /// frames that carry their version, raw bodies, and a proxy's observer.
+    pub version_range: Option<(ProtocolVersion, ProtocolVersion)>,
 }
 
 impl ObservedFrame {
@@ -187,9 +192,14 @@ pub struct Connection {
     pending_init: Option<PersistInit>,
     peer: Option<PersistInit>,
     persist_version: Option<ProtocolVersion>,
-    /// Body layout to try first on persist frames of unknown version: the hint,
-    /// then the first layout that typed a body completely (kept for the connection).
+    /// Body layout to try first on persist frames of unknown version: the hint
+    /// (what the rest of a capture says), then the version the layouts narrowed
+    /// down to (kept for the connection).
     version_guess: Option<ProtocolVersion>,
+    /// Releases whose layout fitted every typed persist frame of unknown version
+    /// so far (oldest first); `None` before the first. Never the oldest
+    /// candidate alone: where layouts agree, the range stays open.
+    fitting: Option<Vec<ProtocolVersion>>,
     /// Directions that lost bytes (a capture gap) and must find a frame start again.
     resync: [bool; 2],
     frames: [u64; 2],
@@ -215,6 +225,7 @@ impl Connection {
             peer: None,
             persist_version: None,
             version_guess: cfg.version_hint,
+            fitting: None,
             resync: [false; 2],
             frames: [0; 2],
         }
@@ -328,12 +339,15 @@ impl Connection {
                     self.cfg.bodies,
                     self.version_guess,
                 ) {
-                    Ok(frame) => {
-                        if let (Some(v), Some(m)) = (frame.inferred_version, frame.message()) {
-                            if m.is_fully_typed() && self.version_guess.is_none() {
-                                self.version_guess = Some(v);
+                    Ok(mut frame) => {
+                        let version_range = match self.handshake_answer(d, &frame) {
+                            Some(v) => {
+                                // PERSIST_RC names the version it negotiates
+                                frame.inferred_version = Some(v);
+                                Some((v, v))
                             }
-                        }
+                            None => self.infer_version(&raw, framing, &frame),
+                        };
                         if !self.oriented {
                             self.orient(d, &frame, out);
                             if self.flipped {
@@ -350,6 +364,7 @@ impl Connection {
                             stream_offset: offset,
                             raw,
                             frame,
+                            version_range,
                         }));
                     }
                     Err(e) if self.cfg.start == StreamStart::MidStream && self.frames[i] > 0 => {
@@ -377,6 +392,78 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The version a PERSIST_RC answering the pending PERSIST_INIT carries in
+    /// ret_info (also when it refuses): the version that frame is packed at.
+    fn handshake_answer(&self, d: Direction, frame: &Frame) -> Option<ProtocolVersion> {
+        if self.pending_init.is_none()
+            || d != Direction::ServerToClient
+            || frame.version().is_some()
+        {
+            return None;
+        }
+        match frame.message() {
+            Some(Message::PersistRc(rc)) => {
+                Some(ProtocolVersion(rc.ret_info)).filter(|v| v.is_known())
+            }
+            _ => None,
+        }
+    }
+
+    /// The releases a persist frame of unknown version can be packed at. The
+    /// caller's hint (learned from the rest of a capture, e.g. the header
+    /// versions between the same two hosts) is taken when the body decodes with
+    /// it. Otherwise every release whose layout types the body completely and
+    /// re-encodes it byte-exact is kept, intersected over the connection's
+    /// frames: one left is the connection's version from then on; several are a
+    /// range (PERSIST_RC, CTLD_MULT_MSG and sib messages are laid out alike in
+    /// several releases), never the oldest of them alone.
+    fn infer_version(
+        &mut self,
+        raw: &Bytes,
+        framing: Framing,
+        frame: &Frame,
+    ) -> Option<(ProtocolVersion, ProtocolVersion)> {
+        let used = frame.inferred_version?;
+        if self.cfg.bodies != BodyDecoding::All {
+            return None; // a proxy's observer only needs the body typed
+        }
+        if self.cfg.version_hint == Some(used)
+            && ProtocolVersion::MODERN.contains(&used)
+            && layout_fits(raw, framing, used)
+        {
+            return Some((used, used));
+        }
+        let fits: Vec<ProtocolVersion> = ProtocolVersion::MODERN
+            .iter()
+            .copied()
+            .filter(|&v| layout_fits(raw, framing, v))
+            .collect();
+        if fits.is_empty() {
+            return Some((used, used)); // only partly typed: the layout that got furthest
+        }
+        let narrowed: Vec<ProtocolVersion> = match &self.fitting {
+            Some(before) => {
+                let both: Vec<_> = before
+                    .iter()
+                    .copied()
+                    .filter(|v| fits.contains(v))
+                    .collect();
+                if both.is_empty() {
+                    fits // inconsistent with earlier frames: this frame's own range
+                } else {
+                    both
+                }
+            }
+            None => fits,
+        };
+        let range = (narrowed[0], narrowed[narrowed.len() - 1]);
+        if narrowed.len() == 1 {
+            self.version_guess = Some(narrowed[0]);
+        }
+        self.fitting = Some(narrowed);
+        Some(range)
     }
 
     fn fail(
@@ -566,6 +653,26 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+/// True when a persist frame's body decodes completely typed at `v` and
+/// re-encodes to the same bytes.
+fn layout_fits(raw: &Bytes, framing: Framing, v: ProtocolVersion) -> bool {
+    let Framing::Persist { ns, .. } = framing else {
+        return false;
+    };
+    let at = Framing::Persist {
+        ns,
+        version: Some(v),
+    };
+    match Frame::decode_hinted(raw.clone(), at, BodyDecoding::All, None) {
+        Ok(f) => {
+            f.body_error.is_none()
+                && f.message().is_some_and(Message::is_fully_typed)
+                && f.to_bytes() == *raw
+        }
+        Err(_) => false,
     }
 }
 
@@ -930,5 +1037,78 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The version ranges of the frames of a connection fed `frames` (all
+    /// server → client) as accepted by a proxy or seen mid-stream.
+    fn ranges(
+        hint: Option<ProtocolVersion>,
+        frames: &[Vec<u8>],
+    ) -> Vec<Option<(ProtocolVersion, ProtocolVersion)>> {
+        let mut c = Connection::new(ConnConfig {
+            start: StreamStart::Accepted,
+            version_hint: hint,
+            ..ConnConfig::default()
+        });
+        let mut ev = Vec::new();
+        for f in frames {
+            c.feed(Direction::ServerToClient, f, &mut ev);
+        }
+        ev.iter()
+            .filter_map(|e| match e {
+                ConnEvent::Frame(o) => {
+                    assert!(o.is_exact());
+                    Some(o.version_range)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_persist_frame_laid_out_alike_everywhere_claims_a_range_not_the_oldest() {
+        // PERSIST_RC without its handshake: every release lays it out alike.
+        let got = ranges(None, &[persist_rc()]);
+        assert_eq!(
+            got,
+            vec![Some((ProtocolVersion::V22_05, ProtocolVersion::V26_05))]
+        );
+    }
+
+    #[test]
+    fn the_version_learned_from_the_rest_of_the_capture_is_reported() {
+        let got = ranges(Some(ProtocolVersion::V24_11), &[persist_rc(), persist_rc()]);
+        let v = Some((ProtocolVersion::V24_11, ProtocolVersion::V24_11));
+        assert_eq!(got, vec![v, v]);
+    }
+
+    #[test]
+    fn a_hint_naming_no_known_release_is_not_claimed() {
+        // A hint that is no release (a guess gone wrong) never becomes a claim.
+        let bogus = ProtocolVersion(0x2650);
+        let got = ranges(Some(bogus), &[persist_rc()]);
+        assert_eq!(
+            got,
+            vec![Some((ProtocolVersion::V22_05, ProtocolVersion::V26_05))]
+        );
+    }
+
+    #[test]
+    fn the_answer_to_a_seen_persist_init_carries_its_version() {
+        // PERSIST_RC answering the handshake (ret_info 0x2A00): that frame is 24.11.
+        let mut rc = persist_rc();
+        rc[16] = 0x2a;
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &persist_init_request(), &mut ev);
+        c.feed(Direction::ServerToClient, &rc, &mut ev);
+        let v = ev.iter().find_map(|e| match e {
+            ConnEvent::Frame(o) if o.frame.msg_type() == MsgType::PERSIST_RC => {
+                Some(o.version_range)
+            }
+            _ => None,
+        });
+        let want = (ProtocolVersion::V24_11, ProtocolVersion::V24_11);
+        assert_eq!(v, Some(Some(want)));
     }
 }

@@ -347,7 +347,20 @@ impl Translator {
     }
 
     fn slurm_reply_to_legacy(&mut self, frame: &Frame) -> Result<Bytes, Refusal> {
-        self.verify(frame)?;
+        // 23.02+ controllers reply without a credential (header flag
+        // SLURM_NO_AUTH_CRED, every reply from 24.11 on): the reply comes back on
+        // the connection this proxy opened to its slurmctld, which is all Slurm's
+        // own clients rely on too.
+        let unsigned_reply = matches!(
+            &frame.head,
+            FrameHead::Normal {
+                auth: AuthSection::NoCredential,
+                ..
+            }
+        );
+        if !unsigned_reply {
+            self.verify(frame)?;
+        }
         let local = self.context.config.local_cluster.as_deref();
         let unsigned = slurm_2050_to_legacy_2025(frame, local)
             .map_err(|e| refuse(e.reason(), e.to_string()))?;

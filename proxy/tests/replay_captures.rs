@@ -25,10 +25,26 @@ fn captures(dir: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Every `captures/slurm-*` folder: one per Slurm release recorded in the lab,
+/// and the mixed-version federation.
+fn release_dirs() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures");
+    let mut v: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("slurm-"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 4, "{v:?}");
+    v
+}
+
 fn all_captures() -> Vec<PathBuf> {
-    ["slurm-22.05", "legacy-flurm", "spec-lab"]
+    release_dirs()
         .iter()
-        .flat_map(|d| captures(d))
+        .map(String::as_str)
+        .chain(["legacy-flurm", "spec-lab"])
+        .flat_map(captures)
         .collect()
 }
 
@@ -92,7 +108,7 @@ fn expected_counts(decode_txt: &Path) -> (usize, BTreeMap<u16, usize>) {
 
 #[test]
 fn message_counts_match_the_labs_decode_txt() {
-    for path in captures("slurm-22.05") {
+    for path in release_dirs().iter().flat_map(|d| captures(d)) {
         let (want_conns, want) = expected_counts(&path.with_extension("decode.txt"));
         let conns = replay(&path);
         let mut got = BTreeMap::new();
@@ -102,6 +118,79 @@ fn message_counts_match_the_labs_decode_txt() {
         assert_eq!(conns.len(), want_conns, "{}: connections", path.display());
         assert_eq!(got, want, "{}: msg_type counts", path.display());
     }
+}
+
+/// The releases a folder's captures were recorded with: "slurm-24.11" → 24.11;
+/// the mixed federation ("slurm-mixed-24.11-26.05") → both.
+fn releases_of(dir: &str) -> Vec<String> {
+    dir.trim_start_matches("slurm-")
+        .trim_start_matches("mixed-")
+        .split('-')
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_frame_names_a_release_its_capture_was_recorded_with() {
+    // Header versions, negotiated persist versions, and for persistent
+    // connections that began before the capture the version the capture shows
+    // (never the oldest layout that happens to fit).
+    let mut checked = 0;
+    for dir in release_dirs() {
+        let releases = releases_of(&dir);
+        for path in captures(&dir) {
+            for c in replay(&path) {
+                for f in &c.frames {
+                    if let (None, Some((lo, hi))) = (f.frame.version(), f.version_range) {
+                        if lo != hi {
+                            // Nothing in the capture tells this connection's
+                            // release: the range its layout allows must hold it.
+                            assert!(
+                                releases.iter().all(|r| {
+                                    let r = slurm_codec::ProtocolVersion::MODERN
+                                        .iter()
+                                        .find(|v| v.to_string() == *r)
+                                        .copied()
+                                        .unwrap();
+                                    lo <= r && r <= hi
+                                }),
+                                "{}: conn {}: range {lo}..{hi}, recorded with {releases:?}",
+                                path.display(),
+                                c.id
+                            );
+                            checked += 1;
+                            continue;
+                        }
+                    }
+                    let v = f.frame.version().map(|v| v.to_string()).or_else(|| {
+                        f.version_range
+                            .filter(|(lo, hi)| lo == hi)
+                            .map(|(v, _)| v.to_string())
+                    });
+                    let Some(v) = v else {
+                        assert!(
+                            !f.frame.message().is_some(),
+                            "{}: conn {}: typed {:?} without a version ({:?})",
+                            path.display(),
+                            c.id,
+                            f.frame.msg_type(),
+                            f.version_range
+                        );
+                        continue;
+                    };
+                    assert!(
+                        releases.contains(&v),
+                        "{}: conn {} {:?}: version {v}, recorded with {releases:?}",
+                        path.display(),
+                        c.id,
+                        f.frame.msg_type()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "only {checked} frames");
 }
 
 #[test]

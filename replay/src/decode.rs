@@ -24,6 +24,9 @@ pub struct ReplayedFrame {
     pub frame_len: usize,
     pub frame: Frame,
     pub exact: bool,
+    /// Persist frame of a connection seen without its handshake: the releases
+    /// it can be packed at (one when known), from the codec's inference.
+    pub version_range: Option<(ProtocolVersion, ProtocolVersion)>,
 }
 
 /// A frame too large to decode whole (only its type is known).
@@ -83,8 +86,10 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
     let mut out: Vec<Option<ReplayedConnection>> = vec![None; capture.connections.len()];
     // Persistent connections run at the version their PERSIST_RC negotiated (the
     // older side's); header versions are the fallback guess.
-    let mut negotiated: HashMap<ProtocolVersion, usize> = HashMap::new();
-    let mut headers: HashMap<ProtocolVersion, usize> = HashMap::new();
+    // Counted per pair of hosts: in a mixed-version federation each pair runs
+    // its own version, so a capture-wide majority would be wrong for some.
+    let mut negotiated: HashMap<HostPair, HashMap<ProtocolVersion, usize>> = HashMap::new();
+    let mut headers: HashMap<HostPair, HashMap<ProtocolVersion, usize>> = HashMap::new();
     for (i, c) in capture
         .connections
         .iter_mut()
@@ -92,29 +97,50 @@ pub fn replay_connections(capture: &mut Capture) -> Vec<ReplayedConnection> {
         .filter(|(_, c)| c.saw_syn)
     {
         let r = replay_connection(c, None);
+        let pair = host_pair(&r.client, &r.server);
         if let Some(v) = r.negotiated_version {
-            *negotiated.entry(v).or_default() += 1;
+            *negotiated.entry(pair).or_default().entry(v).or_default() += 1;
         }
         for f in &r.frames {
             if let Some(h) = f.frame.header() {
-                *headers.entry(h.version).or_default() += 1;
+                *headers
+                    .entry(pair)
+                    .or_default()
+                    .entry(h.version)
+                    .or_default() += 1;
             }
         }
         out[i] = Some(r);
     }
-    let most = |m: HashMap<ProtocolVersion, usize>| {
-        m.into_iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| v)
+    let most = |m: Option<&HashMap<ProtocolVersion, usize>>| {
+        m?.iter().max_by_key(|&(v, n)| (n, v)).map(|(v, _)| *v)
     };
-    let hint = most(negotiated).or(most(headers));
     for (i, c) in capture
         .connections
         .iter_mut()
         .enumerate()
         .filter(|(_, c)| !c.saw_syn)
     {
+        // A persistent connection between two hosts runs at the version their
+        // other persistent connections negotiated; failing that, the header
+        // versions between them. Nothing known about the pair: no hint (the
+        // codec then reports the range the layouts allow).
+        let pair = host_pair(&c.client, &c.server);
+        let hint = most(negotiated.get(&pair)).or(most(headers.get(&pair)));
         out[i] = Some(replay_connection(c, hint));
     }
     out.into_iter().flatten().collect()
+}
+
+/// The two hosts of a connection, in a fixed order.
+type HostPair = (std::net::IpAddr, std::net::IpAddr);
+fn host_pair(a: &SocketAddr, b: &SocketAddr) -> HostPair {
+    let (a, b) = (a.ip(), b.ip());
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
 }
 
 /// Decodes one connection, flipping its orientation if the content says the
@@ -171,6 +197,7 @@ pub fn replay_connection(
                         frame_len: o.raw.len(),
                         frame: o.frame,
                         exact,
+                        version_range: o.version_range,
                     });
                 }
                 ConnEvent::Oversized {

@@ -22,9 +22,17 @@ pub fn frame_json(file: &str, c: &ReplayedConnection, f: &ReplayedFrame) -> Valu
         "version".into(),
         json!(frame.version().map(|v| v.to_string())),
     );
-    if let Some(v) = frame.inferred_version {
-        // Handshake not seen: the body layout that decoded it.
-        o.insert("inferred_version".into(), json!(v.to_string()));
+    // Handshake not seen: the release the connection is known to run, or the
+    // range of releases whose layout fits ("23.02..25.05"); the layout the body
+    // was decoded with is only one of them.
+    match f.version_range {
+        Some((lo, hi)) if lo == hi => {
+            o.insert("inferred_version".into(), json!(lo.to_string()));
+        }
+        Some((lo, hi)) => {
+            o.insert("inferred_version".into(), json!(format!("{lo}..{hi}")));
+        }
+        None => {}
     }
     match &frame.head {
         FrameHead::Normal { header, auth } => {

@@ -87,6 +87,7 @@ pub struct Metrics {
     pub rpc_duration: HistogramVec,
     pub sib_messages: IntCounterVec,
     pub persist_refused: IntCounterVec,
+    pub slurm_refusals: IntCounterVec,
     pub federation_peer_connected: IntGaugeVec,
     pub loop_guard_refusals: IntCounterVec,
     pub admin_refused: IntCounter,
@@ -98,6 +99,14 @@ pub struct Metrics {
     /// Counts HTTP requests on Slurm ports and logs each client address once.
     pub probes: std::sync::Arc<flurm::metrics::ProbeLog>,
 }
+
+/// The `reason` values of `fedproxy_slurm_refusals_total`.
+pub const SLURM_REFUSAL_REASONS: [&str; 4] = [
+    "protocol_version",
+    "authentication",
+    "unparsable_request",
+    "http_answer",
+];
 
 /// RPC latency buckets (seconds): 100 µs … 30 s.
 const RPC_BUCKETS: &[f64] = &[
@@ -194,6 +203,11 @@ impl Metrics {
                 "REQUEST_PERSIST_INIT answered with a non-zero PERSIST_RC, by persist type.",
                 &["listener", "persist_type"],
             ),
+            slurm_refusals: counter(
+                "fedproxy_slurm_refusals_total",
+                "Requests slurmctld refused, as its replies show: reason protocol_version (RESPONSE_SLURM_RC 1005, or 1007 answered at a version older than the request's: a client newer than the controller), authentication (RESPONSE_SLURM_RC 1007 otherwise), unparsable_request (a 24.11+ reply whose header version is NO_VAL16), http_answer (slurmctld answered a Slurm frame with HTTP: 26.05 does so for header versions it no longer accepts).",
+                &["listener", "reason"],
+            ),
             federation_peer_connected: gauge(
                 "fedproxy_federation_peer_connected",
                 "Persistent connections established by PERSIST_INIT and still open (1 while connected, 0 after), by opener cluster, port, persist type and negotiated version.",
@@ -250,6 +264,9 @@ impl Metrics {
             .with_label_values(&[name, "self_target"]);
         self.loop_guard_refusals
             .with_label_values(&[name, "own_upstream"]);
+        for reason in SLURM_REFUSAL_REASONS {
+            self.slurm_refusals.with_label_values(&[name, reason]);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use prometheus::IntGauge;
 use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, ObservedFrame, StreamStart};
 use slurm_codec::frame::BodyDecoding;
-use slurm_codec::frame::{FrameHead, FramingKind};
+use slurm_codec::frame::{Body, Frame, FrameHead, FramingKind};
 use slurm_codec::msg::{Message, PersistInit};
 use slurm_codec::msg_type::MsgType;
 use slurm_codec::DecodeError;
@@ -41,6 +41,9 @@ pub struct Observer {
     error_logged: bool,
     /// A normal-framed request waiting for its reply: (request type label, when).
     pending_rpc: Option<(&'static str, Instant)>,
+    /// Header version of the last normal-framed request (a refusal answered at
+    /// an older version is a version mismatch).
+    request_version: Option<slurm_codec::version::ProtocolVersion>,
     /// `federation_peer_connected` series to decrement when the connection ends.
     peer_gauge: Option<IntGauge>,
     /// Events waiting to be handled, per direction.
@@ -71,6 +74,7 @@ impl Observer {
             active,
             error_logged: false,
             pending_rpc: None,
+            request_version: None,
             peer_gauge: None,
             events: [Vec::new(), Vec::new()],
         }
@@ -180,6 +184,7 @@ impl Observer {
         match f.dir {
             Direction::ClientToServer if matches!(frame.head, FrameHead::Normal { .. }) => {
                 self.pending_rpc = Some((t, now));
+                self.request_version = frame.version();
             }
             Direction::ServerToClient => {
                 if let Some((req, since)) = self.pending_rpc.take() {
@@ -193,6 +198,12 @@ impl Observer {
         }
         if let Some(m) = frame.message() {
             self.count_sib(f.dir, m);
+        }
+        if let Some(reason) = slurm_refusal(f.dir, frame, self.request_version) {
+            self.metrics
+                .slurm_refusals
+                .with_label_values(&[&*self.info.listener, reason])
+                .inc();
         }
     }
 
@@ -244,6 +255,14 @@ impl Observer {
     }
 
     fn on_http(&mut self, dir: Direction, request_line: &str) {
+        if dir == Direction::ServerToClient {
+            // 26.05 answers a frame of a header version it no longer
+            // accepts as an HTTP server would ("HTTP/1.1 405 ...").
+            self.metrics
+                .slurm_refusals
+                .with_label_values(&[&*self.info.listener, "http_answer"])
+                .inc();
+        }
         debug!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
             upstream = %self.info.upstream, dir = dir.as_str(), request_line = %request_line,
             "HTTP on a Slurm port; relaying the connection undecoded");
@@ -358,5 +377,78 @@ fn persist_type_label(t: slurm_codec::msg::PersistType) -> String {
     match t {
         slurm_codec::msg::PersistType::Other(_) => super::metrics::UNKNOWN.to_string(),
         t => t.name(),
+    }
+}
+
+/// Why slurmctld refused a request, when its reply says so (see
+/// `fedproxy_slurm_refusals_total`): how a version mismatch between releases
+/// shows on the wire. 24.11 refuses a request of a newer release with
+/// SLURM_RC 1007 at its own, older version: that is counted as
+/// `protocol_version`, like SLURM_RC 1005.
+fn slurm_refusal(
+    dir: Direction,
+    frame: &Frame,
+    request_version: Option<slurm_codec::version::ProtocolVersion>,
+) -> Option<&'static str> {
+    let FrameHead::Normal { header, .. } = &frame.head else {
+        return None;
+    };
+    if dir != Direction::ServerToClient {
+        return None;
+    }
+    if header.version.0 == 0xFFFE {
+        return Some("unparsable_request");
+    }
+    if header.msg_type != MsgType::RESPONSE_SLURM_RC {
+        return None;
+    }
+    let rc = match &frame.body {
+        Body::Raw(b) => i32::from_be_bytes(b.get(..4)?.try_into().ok()?),
+        Body::Msg(m) => match m.as_ref() {
+            Message::SlurmRc(r) => r.return_code.0,
+            _ => return None,
+        },
+    };
+    let older_than_request = request_version.is_some_and(|v| header.version < v);
+    match rc {
+        1005 => Some("protocol_version"),
+        1007 if older_than_request => Some("protocol_version"),
+        1007 => Some("authentication"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+    use slurm_codec::frame::Framing;
+    use slurm_codec::version::ProtocolVersion;
+
+    /// A 24.11 RESPONSE_SLURM_RC without credential carrying `rc`.
+    fn slurm_rc_2411(rc: i32) -> Frame {
+        let mut wire = vec![
+            0, 0, 0, 0x14, 0x2a, 0, 0, 0x40, 0x1f, 0x41, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0,
+        ];
+        wire.extend_from_slice(&rc.to_be_bytes());
+        Frame::decode(bytes::Bytes::from(wire), Framing::Normal).unwrap()
+    }
+
+    #[test]
+    fn an_error_answered_at_an_older_version_is_a_version_refusal() {
+        let s2c = Direction::ServerToClient;
+        let reply = slurm_rc_2411(1007);
+        let newer = Some(ProtocolVersion::V26_05);
+        let same = Some(ProtocolVersion::V24_11);
+        assert_eq!(slurm_refusal(s2c, &reply, newer), Some("protocol_version"));
+        assert_eq!(slurm_refusal(s2c, &reply, same), Some("authentication"));
+        assert_eq!(
+            slurm_refusal(s2c, &slurm_rc_2411(1005), same),
+            Some("protocol_version")
+        );
+        assert_eq!(slurm_refusal(s2c, &slurm_rc_2411(0), newer), None);
+        assert_eq!(
+            slurm_refusal(Direction::ClientToServer, &reply, newer),
+            None
+        );
     }
 }
