@@ -5,6 +5,7 @@
 //! - [`run`]: `fedproxy run`, the proxy daemon.
 
 pub mod capture;
+pub mod dissector;
 pub mod legacy;
 pub mod munge;
 pub mod replay;

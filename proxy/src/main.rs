@@ -27,6 +27,10 @@ enum Command {
     /// Decode every frame of every TCP connection in pcap/pcapng captures, re-encode
     /// it and compare with the captured bytes.
     Replay(fedproxy::replay::ReplayArgs),
+
+    /// Print a Wireshark/tshark Lua dissector for Slurm generated from the codec's
+    /// tables (`fedproxy dissector > deploy/wireshark/slurm.lua`).
+    Dissector(fedproxy::dissector::DissectorArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +38,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => fedproxy::run::main(args, &cli.log_format),
         Command::Replay(args) => fedproxy::replay::main(args),
+        Command::Dissector(args) => fedproxy::dissector::main(args),
     }
 }

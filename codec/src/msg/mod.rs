@@ -18,6 +18,7 @@ pub mod dep;
 pub mod fed_info;
 pub mod job_ctl;
 pub mod job_desc;
+pub mod jobs;
 pub mod persist;
 pub mod rc;
 pub mod reservation;
