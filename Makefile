@@ -34,6 +34,7 @@ endif
 
 test-unit:
 	scripts/install-build-deps
+	scripts/install-dissector-deps
 	$(CARGO) test --release --locked --workspace
 
 test-lab: build

@@ -805,8 +805,7 @@ local function parse_job_desc(tvb, off, stop, v)
 end
 
 local function show_job_desc(tree, tvb, d)
-  local t = tree:add(slurm, tvb(d["name#at"] or 0, 0), "Job description")
-  t:set_text("Job description")
+  local t = tree:add(tvb(d["name#at"], d["name#size"]), "Job description")
   for _, name in ipairs(JOB_FIELDS_SHOWN) do
     local at, size = d[name .. "#at"], d[name .. "#size"]
     if at and d[name] ~= nil then t:add(pf["job." .. name], tvb(at, size), d[name]) end
