@@ -808,7 +808,11 @@ local function show_job_desc(tree, tvb, d)
   local t = tree:add(tvb(d["name#at"], d["name#size"]), "Job description")
   for _, name in ipairs(JOB_FIELDS_SHOWN) do
     local at, size = d[name .. "#at"], d[name .. "#size"]
-    if at and d[name] ~= nil then t:add(pf["job." .. name], tvb(at, size), d[name]) end
+    if at and d[name] ~= nil then
+      local it = t:add(pf["job." .. name], tvb(at, size), d[name])
+      if d[name] == NO_VAL then it:append_text(" (not set)") end
+      if d[name] == 0xFFFFFFFF then it:append_text(" (unlimited)") end
+    end
   end
   local sat = d["script#at"]
   local slen = d["script#len"] or 4
