@@ -555,8 +555,10 @@ mod tests {
 
     #[test]
     fn cray_select_plugin_is_a_typed_error() {
-        let mut d = JobDesc::default();
-        d.select_jobinfo = SelectPlugin(107);
+        let d = JobDesc {
+            select_jobinfo: SelectPlugin(107),
+            ..JobDesc::default()
+        };
         let mut out = Vec::new();
         d.encode(&mut out, ProtocolVersion::V22_05);
         let e = JobDesc::decode(&mut Reader::new(Bytes::from(out)), ProtocolVersion::V22_05)
