@@ -24,6 +24,7 @@ pub mod observe;
 pub mod orig_dst;
 pub mod relay;
 pub mod shutdown;
+pub mod tap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
