@@ -31,6 +31,10 @@ enum Command {
     /// Print a Wireshark/tshark Lua dissector for Slurm generated from the codec's
     /// tables (`fedproxy dissector > deploy/wireshark/slurm.lua`).
     Dissector(fedproxy::dissector::DissectorArgs),
+
+    /// Follow a running proxy's decoded messages live (its admin `/tap` stream), in
+    /// the conversation format or as JSON lines.
+    Tap(fedproxy::run::tap_client::TapArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +43,6 @@ fn main() -> ExitCode {
         Command::Run(args) => fedproxy::run::main(args, &cli.log_format),
         Command::Replay(args) => fedproxy::replay::main(args),
         Command::Dissector(args) => fedproxy::dissector::main(args),
+        Command::Tap(args) => fedproxy::run::tap_client::main(args),
     }
 }

@@ -25,6 +25,7 @@ pub mod orig_dst;
 pub mod relay;
 pub mod shutdown;
 pub mod tap;
+pub mod tap_client;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
