@@ -35,6 +35,8 @@ endif
 test-unit:
 	scripts/install-build-deps
 	scripts/install-dissector-deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --release --locked --workspace
 
 test-lab: build
@@ -57,7 +59,7 @@ bench:
 
 ## bench-codec: criterion benchmark of the codec (decode + re-encode of every captured frame)
 bench-codec:
-	$(CARGO) bench --locked -p fedproxy --bench codec_roundtrip
+	$(CARGO) bench --locked -p slurm-codec --bench codec_roundtrip
 
 clean:
 	$(CARGO) clean

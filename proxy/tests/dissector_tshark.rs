@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fedproxy::capture::read_capture;
 use fedproxy::dissector::{generate, CHECKED_IN};
-use fedproxy::replay::json::frame_json;
-use fedproxy::replay::replay_capture;
+use fedproxy_replay::json::frame_json;
+use fedproxy_replay::replay_capture;
 use serde_json::Value;
+use tcpflow::read_capture;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

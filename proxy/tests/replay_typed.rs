@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use fedproxy::capture::read_capture;
-use fedproxy::replay::conversation::{render, ConversationFilter, Peers};
-use fedproxy::replay::{replay_capture, ReplayedConnection};
+use fedproxy_replay::conversation::{render, ConversationFilter, Peers};
+use fedproxy_replay::{replay_capture, ReplayedConnection};
 use slurm_codec::msg::Message;
+use tcpflow::read_capture;
 
 fn captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures/slurm-22.05");

@@ -79,7 +79,7 @@ impl TapFilter {
             }
         }
         if let Some(want) = &self.cluster {
-            if m.cluster.as_deref() != Some(want.as_str()) {
+            if m.cluster != Some(want.as_str()) {
                 return false;
             }
         }

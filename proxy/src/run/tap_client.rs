@@ -75,7 +75,7 @@ fn follow(admin: SocketAddr, filter: &TapFilter, json: bool) -> std::io::Result<
     let mut r = BufReader::new(s);
     let mut status = String::new();
     r.read_line(&mut status)?;
-    if !status.split_whitespace().nth(1).is_some_and(|c| c == "200") {
+    if status.split_whitespace().nth(1) != Some("200") {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut r, &mut rest);
         let body = rest
