@@ -27,6 +27,7 @@ pub mod relay;
 pub mod shutdown;
 pub mod tap;
 pub mod tap_client;
+pub mod tap_json;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,6 +111,7 @@ impl Proxy {
             metrics: metrics.clone(),
             drain: drain.clone(),
             allow_remote: cfg.admin.allow_remote,
+            tap: shared.tap.clone(),
         });
         tasks.push(tokio::spawn(admin::serve(admin_listener, state)));
         drain.set_ready();

@@ -18,6 +18,8 @@ use slurm_codec::Direction;
 use tracing::{debug, info, warn};
 
 use super::metrics::{msg_type_label, Metrics, UNKNOWN};
+use super::tap::{TapHub, TapMessage};
+use super::tap_json::{tap_line, TapConn};
 
 /// What the relay knows about a connection, for logs and labels.
 #[derive(Clone, Debug)]
@@ -45,6 +47,8 @@ pub struct Observer {
     peer_gauge: Option<IntGauge>,
     /// Events waiting to be handled, per direction.
     events: [Vec<ConnEvent>; 2],
+    /// The live tap, offered every decoded frame while someone subscribes.
+    tap: Option<Arc<TapHub>>,
 }
 
 impl Observer {
@@ -73,7 +77,14 @@ impl Observer {
             pending_rpc: None,
             peer_gauge: None,
             events: [Vec::new(), Vec::new()],
+            tap: None,
         }
+    }
+
+    /// Offers this connection's decoded frames to the live tap.
+    pub fn with_tap(mut self, tap: Arc<TapHub>) -> Observer {
+        self.tap = Some(tap);
+        self
     }
 
     /// False when nothing is decoded (off, or both directions opaque after
@@ -194,6 +205,39 @@ impl Observer {
         if let Some(m) = frame.message() {
             self.count_sib(f.dir, m);
         }
+        if let Some(tap) = self.tap.as_ref().filter(|t| t.is_active()) {
+            self.publish_tap(tap, f, kind);
+        }
+    }
+
+    /// The tap's work happens only here, only while someone subscribes.
+    fn publish_tap(&self, tap: &TapHub, f: &ObservedFrame, kind: ConnKind) {
+        let init = self.conn.as_ref().and_then(Connection::persist_init);
+        let pending_init = match f.frame.message() {
+            Some(Message::PersistInit(i)) => Some(i),
+            _ => None,
+        };
+        let init = init.or(pending_init);
+        let cluster = init.and_then(|i| i.cluster_name.text());
+        let msg = TapMessage {
+            msg_type: f.frame.msg_type(),
+            ns: f.frame.namespace(),
+            conn_kind: kind.as_str(),
+            cluster: cluster.as_deref(),
+        };
+        tap.publish(&msg, || {
+            tap_line(
+                &TapConn {
+                    id: self.info.id,
+                    listener: &self.info.listener,
+                    client: self.info.client,
+                    upstream: self.info.upstream,
+                    kind,
+                    init,
+                },
+                f,
+            )
+        });
     }
 
     fn on_oversized(
