@@ -41,7 +41,7 @@ struct Args {
     /// The haproxy binary.
     #[arg(long, default_value = "haproxy")]
     haproxy: String,
-    /// Paths to measure (comma-separated: direct,fedproxy,haproxy). A path whose
+    /// Paths to measure (comma-separated: direct,fedproxy,haproxy,fedproxy-tap). A path whose
     /// proxy cannot start is reported as unavailable and the rest still run.
     #[arg(long, default_value = "direct,fedproxy,haproxy")]
     paths: String,
@@ -239,6 +239,7 @@ fn main() -> Result<()> {
         let started = match p {
             PathKind::Direct => continue,
             PathKind::Fedproxy => Proxy::fedproxy(&a.fedproxy, peer.addr, &tmp),
+            PathKind::FedproxyTap => Proxy::fedproxy_tapped(&a.fedproxy, peer.addr, &tmp),
             PathKind::Haproxy => Proxy::haproxy(&a.haproxy, peer.addr, &tmp, 1000 + a.clients * 4),
         };
         match started.and_then(|px| {
@@ -418,6 +419,7 @@ fn idle_trial(a: &Args, frames: &Frames, p: PathKind, tmp: &Path) -> Result<Valu
     let hold = HoldPeer::spawn()?;
     let px = match p {
         PathKind::Fedproxy => Proxy::fedproxy(&a.fedproxy, hold.addr, tmp)?,
+        PathKind::FedproxyTap => Proxy::fedproxy_tapped(&a.fedproxy, hold.addr, tmp)?,
         PathKind::Haproxy => Proxy::haproxy(&a.haproxy, hold.addr, tmp, a.idle_conns + 100)?,
         PathKind::Direct => bail!("no proxy on the direct path"),
     };
@@ -803,6 +805,7 @@ fn build_report(
                     PathKind::Direct => "client -> synthetic peer",
                     PathKind::Fedproxy => "client -> fedproxy run ([[route]] on loopback, [relay] observe = true, admin/metrics on) -> peer",
                     PathKind::Haproxy => "client -> haproxy -db (mode tcp, one frontend/backend, nbthread default) -> peer",
+                    PathKind::FedproxyTap => "as fedproxy, with one `GET /tap` subscriber reading every message (JSON lines)",
                 },
             }),
         );

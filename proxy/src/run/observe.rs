@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::metrics::{msg_type_label, Metrics, UNKNOWN};
 use super::tap::{TapHub, TapMessage};
-use super::tap_json::{tap_line, TapConn};
+use super::tap_json::TapSource;
 
 /// What the relay knows about a connection, for logs and labels.
 #[derive(Clone, Debug)]
@@ -226,17 +226,21 @@ impl Observer {
             cluster: cluster.as_deref(),
         };
         tap.publish(&msg, || {
-            tap_line(
-                &TapConn {
-                    id: self.info.id,
-                    listener: &self.info.listener,
-                    client: self.info.client,
-                    upstream: self.info.upstream,
-                    kind,
-                    init,
-                },
-                f,
-            )
+            let source = TapSource {
+                id: self.info.id,
+                listener: self.info.listener.clone(),
+                client: self.info.client,
+                upstream: self.info.upstream,
+                kind,
+                init: init.cloned(),
+                dir: f.dir,
+                stream_offset: f.stream_offset,
+                raw: f.raw.clone(),
+                framing: f.frame.framing(),
+                inferred_version: f.frame.inferred_version,
+                ts: TapSource::now(),
+            };
+            Arc::new(move || source.line())
         });
     }
 

@@ -142,9 +142,13 @@ pub struct TapMessage<'a> {
     pub cluster: Option<&'a str>,
 }
 
+/// Builds one message's line (one JSON object, no newline). Queued as is: the
+/// decoding and serializing happen in the subscriber's task, not the relay's.
+pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
+
 struct Subscriber {
     filter: TapFilter,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Render>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -199,21 +203,17 @@ impl TapHub {
         self.active.store(subs.len(), Ordering::Relaxed);
     }
 
-    /// Offers a message: `line` (one JSON object, no newline) is built only when
-    /// some subscriber's filter matches. Never blocks.
-    pub fn publish(&self, m: &TapMessage, line: impl FnOnce() -> String) {
+    /// Offers a message: `render` is made only when some subscriber's filter
+    /// matches, and run later by each subscriber's stream. Never blocks.
+    pub fn publish(&self, m: &TapMessage, render: impl FnOnce() -> Render) {
         let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        let mut bytes: Option<Bytes> = None;
-        let mut line = Some(line);
+        let mut made: Option<Render> = None;
+        let mut render = Some(render);
         for s in subs.values().filter(|s| s.filter.matches(m)) {
-            let b = bytes
-                .get_or_insert_with(|| {
-                    let mut l = (line.take().expect("built once"))();
-                    l.push('\n');
-                    Bytes::from(l)
-                })
+            let r = made
+                .get_or_insert_with(|| (render.take().expect("made once"))())
                 .clone();
-            if s.tx.try_send(b).is_err() {
+            if s.tx.try_send(r).is_err() {
                 s.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -223,7 +223,7 @@ impl TapHub {
 /// The streaming body of one `/tap` response: the subscriber's lines, each
 /// preceded by `{"dropped": N}` when N (cumulative) grew since the last line.
 pub struct TapBody {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Render>,
     dropped: Arc<AtomicU64>,
     reported: u64,
     pending: Option<Bytes>,
@@ -261,13 +261,18 @@ impl Body for TapBody {
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(line)) => match self.drop_notice() {
-                Some(notice) => {
-                    self.pending = Some(line);
-                    Poll::Ready(Some(Ok(Frame::data(notice))))
+            Poll::Ready(Some(render)) => {
+                let mut line = render();
+                line.push('\n');
+                let line = Bytes::from(line);
+                match self.drop_notice() {
+                    Some(notice) => {
+                        self.pending = Some(line);
+                        Poll::Ready(Some(Ok(Frame::data(notice))))
+                    }
+                    None => Poll::Ready(Some(Ok(Frame::data(line)))),
                 }
-                None => Poll::Ready(Some(Ok(Frame::data(line)))),
-            },
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -328,7 +333,9 @@ mod tests {
         let mut body = hub.subscribe(TapFilter::default(), 2);
         assert!(hub.is_active());
         for i in 0..5 {
-            hub.publish(&msg(1008, "oneshot", None), || format!("{{\"n\":{i}}}"));
+            hub.publish(&msg(1008, "oneshot", None), || {
+                Arc::new(move || format!("{{\"n\":{i}}}"))
+            });
         }
         let mut got = Vec::new();
         for _ in 0..3 {
@@ -350,6 +357,6 @@ mod tests {
             },
             4,
         );
-        hub.publish(&msg(1008, "oneshot", None), || panic!("built for nobody"));
+        hub.publish(&msg(1008, "oneshot", None), || panic!("made for nobody"));
     }
 }
