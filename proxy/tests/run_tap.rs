@@ -11,6 +11,7 @@ use fedproxy::replay::replay_connections;
 use fedproxy_replay::json::frame_json;
 use fedproxy_replay::ReplayedConnection;
 use serde_json::Value;
+use slurm_codec::msg::Message;
 use tcpflow::{read_capture, Capture};
 
 fn captures() -> Vec<(Capture, Vec<ReplayedConnection>)> {
@@ -135,4 +136,115 @@ async fn a_stalled_subscriber_changes_nothing_relayed() {
     assert_eq!(report.bytes, live::play(&pairs).await.unwrap().bytes);
     // What it finds afterwards is the start of the stream (and any drop notice).
     assert!(!queued.is_empty());
+}
+
+/// `fedproxy tap` (the binary) follows a running proxy: a federation handshake
+/// relayed through it appears as conversation lines naming the opening cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedproxy_tap_prints_the_live_conversation() {
+    use bytes::Bytes;
+    use slurm_codec::auth::AuthSection;
+    use slurm_codec::frame::{Body, Frame, FrameHead};
+    use slurm_codec::header::Header;
+    use slurm_codec::msg::{PersistInit, PersistRc, PersistType};
+    use slurm_codec::msg_type::{MsgType, Namespace};
+    use slurm_codec::wire::PackStr;
+    use slurm_codec::{HeaderFlags, ProtocolVersion};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = server.local_addr().unwrap();
+    let cfg = fedproxy::run::config::Config::from_toml(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"t\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n"
+    ))
+    .unwrap();
+    let proxy = fedproxy::run::Proxy::start(cfg).await.unwrap();
+    let mut tap = tokio::process::Command::new(env!("CARGO_BIN_EXE_fedproxy"))
+        .args(["tap", "--admin", &proxy.admin_addr().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(tap.stdout.take().unwrap()).lines();
+    let since = std::time::Instant::now();
+    while proxy.tap_subscribers() == 0 {
+        assert!(
+            since.elapsed().as_secs() < 10,
+            "fedproxy tap never subscribed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let v = ProtocolVersion::V22_05;
+    let init = Message::PersistInit(PersistInit {
+        version: v,
+        cluster_name: PackStr::from_text("beta"),
+        persist_type: PersistType::Fed,
+        port: 7817,
+    });
+    let mut body = Vec::new();
+    init.encode(&mut body, v);
+    let request = Frame {
+        head: FrameHead::Normal {
+            header: Header::new(
+                v,
+                HeaderFlags(0),
+                MsgType::REQUEST_PERSIST_INIT,
+                body.len() as u32,
+            ),
+            auth: AuthSection::Absent,
+        },
+        body: Body::Msg(Box::new(init)),
+        trailing: Bytes::new(),
+        body_error: None,
+        inferred_version: None,
+    };
+    let reply = Frame {
+        head: FrameHead::Persist {
+            msg_type: MsgType::PERSIST_RC,
+            ns: Namespace::Slurm,
+            version: None,
+        },
+        body: Body::Msg(Box::new(Message::PersistRc(PersistRc {
+            comment: PackStr::NULL,
+            flags: 0,
+            rc: 0,
+            ret_info: v.0,
+        }))),
+        trailing: Bytes::new(),
+        body_error: None,
+        inferred_version: None,
+    };
+    let front = proxy.listener_addr("t").unwrap();
+    let mut client = tokio::net::TcpStream::connect(front).await.unwrap();
+    let (mut peer, _) = server.accept().await.unwrap();
+    let req = request.to_bytes();
+    client.write_all(&req).await.unwrap();
+    let mut got = vec![0u8; req.len()];
+    peer.read_exact(&mut got).await.unwrap();
+    peer.write_all(&reply.to_bytes()).await.unwrap();
+    let mut got = vec![0u8; reply.to_bytes().len()];
+    client.read_exact(&mut got).await.unwrap();
+
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let l = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("a tap line")
+            .unwrap()
+            .unwrap();
+        seen.push(l);
+    }
+    assert!(
+        seen[0].contains("beta(fed persist) -> ")
+            && seen[0].contains("PERSIST_INIT beta FED port 7817"),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].contains("-> beta(fed persist)  PERSIST_RC 0 v22.05"),
+        "{seen:?}"
+    );
+    drop(client);
+    drop(peer);
+    proxy.shutdown().await;
 }

@@ -131,6 +131,11 @@ impl Proxy {
         self.admin_addr
     }
 
+    /// Clients currently following `GET /tap`.
+    pub fn tap_subscribers(&self) -> usize {
+        self.shared.tap.subscribers()
+    }
+
     /// The bound address of a relay listener by its `listener` label
     /// (`inbound`, `outbound`, a route's name or `route-<index>`).
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
