@@ -486,10 +486,11 @@ fn secret_len(s: &PackStr) -> Option<usize> {
 
 impl serde::Serialize for JobDesc {
     /// Who, what and where; never the script, the environment, the submit line
-    /// (it can hold the `--wrap` script) or the X11 cookie: their sizes only.
+    /// (it can hold the `--wrap` script), the X11 cookie or the client's working
+    /// directory: sizes at most.
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("JobDesc", 24)?;
+        let mut st = s.serialize_struct("JobDesc", 23)?;
         st.serialize_field("name", &self.name)?;
         st.serialize_field("user_id", &self.user_id)?;
         st.serialize_field("group_id", &self.group_id)?;
@@ -509,7 +510,6 @@ impl serde::Serialize for JobDesc {
         st.serialize_field("array_inx", &self.array_inx)?;
         st.serialize_field("dependency", &self.dependency)?;
         st.serialize_field("reservation", &self.reservation)?;
-        st.serialize_field("work_dir", &self.work_dir)?;
         st.serialize_field("script_len", &self.script_len())?;
         st.serialize_field("environment_count", &self.environment.0.len())?;
         st.serialize_field("submit_line_len", &secret_len(&self.submit_line))?;
