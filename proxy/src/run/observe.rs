@@ -11,7 +11,7 @@ use prometheus::IntGauge;
 use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, ObservedFrame, StreamStart};
 use slurm_codec::frame::BodyDecoding;
 use slurm_codec::frame::{FrameHead, FramingKind};
-use slurm_codec::msg::{Message, PersistInit};
+use slurm_codec::msg::{Message, PersistInit, SibMsg, SibMsgType};
 use slurm_codec::msg_type::MsgType;
 use slurm_codec::DecodeError;
 use slurm_codec::Direction;
@@ -337,13 +337,17 @@ impl Observer {
         match m {
             Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s) => {
                 self.count_sib_type(dir, s.sib_msg_type.name());
+                self.count_submission(s);
             }
             Message::CtldMultRequest(mm) => {
                 for item in &mm.items {
                     match item.message() {
                         Some(
                             Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s),
-                        ) => self.count_sib_type(dir, s.sib_msg_type.name()),
+                        ) => {
+                            self.count_sib_type(dir, s.sib_msg_type.name());
+                            self.count_submission(s);
+                        }
                         Some(_) => {}
                         None if is_sib_type(item.msg_type()) => self.count_sib_type(dir, UNKNOWN),
                         None => {}
@@ -352,6 +356,25 @@ impl Observer {
             }
             _ => {}
         }
+    }
+
+    /// A job handed to a sibling. The origin is the fed id inside the job id
+    /// (6 bits: at most 64 label values), never a name from the wire.
+    fn count_submission(&self, s: &SibMsg) {
+        if !matches!(
+            s.sib_msg_type,
+            SibMsgType::SubmitBatch | SibMsgType::SubmitInt
+        ) {
+            return;
+        }
+        let origin = s
+            .job_id
+            .or(s.step_id.map(|st| st.job_id))
+            .unwrap_or_default();
+        self.metrics
+            .federated_submissions
+            .with_label_values(&[&*self.info.listener, &origin.cluster().to_string()])
+            .inc();
     }
 
     fn count_sib_type(&self, dir: Direction, name: &'static str) {
