@@ -43,6 +43,7 @@ endif
 
 test-unit:
 	scripts/install-build-deps
+	scripts/install-dissector-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --release --locked --workspace

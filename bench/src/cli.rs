@@ -25,7 +25,7 @@ pub struct Args {
     /// The haproxy binary.
     #[arg(long, default_value = "haproxy")]
     pub haproxy: String,
-    /// Paths to measure (comma-separated: direct,fedproxy,haproxy). A path whose
+    /// Paths to measure (comma-separated: direct,fedproxy,haproxy,fedproxy-tap). A path whose
     /// proxy cannot start is reported as unavailable and the rest still run.
     #[arg(long, default_value = "direct,fedproxy,haproxy")]
     pub paths: String,

@@ -16,15 +16,23 @@ pub enum PathKind {
     Direct,
     Fedproxy,
     Haproxy,
+    /// fedproxy with one `/tap` subscriber reading everything (not in the default set).
+    FedproxyTap,
 }
 
 impl PathKind {
-    pub const ALL: [PathKind; 3] = [PathKind::Direct, PathKind::Fedproxy, PathKind::Haproxy];
+    pub const ALL: [PathKind; 4] = [
+        PathKind::Direct,
+        PathKind::Fedproxy,
+        PathKind::Haproxy,
+        PathKind::FedproxyTap,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             PathKind::Direct => "direct",
             PathKind::Fedproxy => "fedproxy",
             PathKind::Haproxy => "haproxy",
+            PathKind::FedproxyTap => "fedproxy-tap",
         }
     }
     pub fn parse(s: &str) -> Option<PathKind> {
@@ -44,6 +52,8 @@ pub struct Proxy {
     pub admin: Option<SocketAddr>,
     child: Child,
     log: PathBuf,
+    /// A `/tap` subscriber reading in a thread (ends when the proxy stops).
+    tap_reader: Option<std::thread::JoinHandle<u64>>,
 }
 
 impl Proxy {
@@ -82,6 +92,7 @@ impl Proxy {
             admin: None,
             child,
             log: dir.join(format!("haproxy-{port}.err")),
+            tap_reader: None,
         };
         p.wait_ready()?;
         Ok(p)
@@ -120,8 +131,37 @@ impl Proxy {
             admin,
             child,
             log,
+            tap_reader: None,
         };
         p.wait_ready()?;
+        Ok(p)
+    }
+
+    /// As [`Proxy::fedproxy`], with one subscriber reading `GET /tap` (every
+    /// message of every connection) and discarding it, as fast as it can.
+    pub fn fedproxy_tapped(bin: &Path, upstream: SocketAddr, dir: &Path) -> Result<Proxy> {
+        use std::io::Write;
+        let mut p = Proxy::fedproxy(bin, upstream, dir)?;
+        p.kind = PathKind::FedproxyTap;
+        let admin = p.admin.context("no admin address")?;
+        let mut s = TcpStream::connect(admin)?;
+        s.write_all(b"GET /tap HTTP/1.0\r\nHost: bench\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        if !head.ends_with(b"200") {
+            bail!("/tap answered {:?}", String::from_utf8_lossy(&head));
+        }
+        p.tap_reader = Some(std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0u64;
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            total
+        }));
         Ok(p)
     }
 

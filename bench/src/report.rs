@@ -200,6 +200,7 @@ pub fn build(a: &Args, frames: &Frames, command: &str, m: &Measurements) -> Valu
                     PathKind::Direct => "client -> synthetic peer",
                     PathKind::Fedproxy => "client -> fedproxy run ([[route]] on loopback, [relay] observe = true, admin/metrics on) -> peer",
                     PathKind::Haproxy => "client -> haproxy -db (mode tcp, one frontend/backend, nbthread default) -> peer",
+                    PathKind::FedproxyTap => "as fedproxy, with one `GET /tap` subscriber reading every message (JSON lines)",
                 },
             }),
         );

@@ -88,6 +88,7 @@ pub fn run(
         let started = match p {
             PathKind::Direct => continue,
             PathKind::Fedproxy => Proxy::fedproxy(&a.fedproxy, peer.addr, &tmp),
+            PathKind::FedproxyTap => Proxy::fedproxy_tapped(&a.fedproxy, peer.addr, &tmp),
             PathKind::Haproxy => Proxy::haproxy(&a.haproxy, peer.addr, &tmp, 1000 + a.clients * 4),
         };
         match started.and_then(|px| {
@@ -251,6 +252,7 @@ fn idle_trial(a: &Args, frames: &Frames, p: PathKind, tmp: &Path) -> Result<Valu
     let hold = HoldPeer::spawn()?;
     let px = match p {
         PathKind::Fedproxy => Proxy::fedproxy(&a.fedproxy, hold.addr, tmp)?,
+        PathKind::FedproxyTap => Proxy::fedproxy_tapped(&a.fedproxy, hold.addr, tmp)?,
         PathKind::Haproxy => Proxy::haproxy(&a.haproxy, hold.addr, tmp, a.idle_conns + 100)?,
         PathKind::Direct => bail!("no proxy on the direct path"),
     };

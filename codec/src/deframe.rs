@@ -141,13 +141,14 @@ impl Deframer {
     }
 }
 
-/// HTTP request methods a client could send to a Slurm port (legacy FLURM probes,
-/// curl); their first four bytes read as an absurd length prefix.
+/// The first four bytes of the HTTP requests (and replies) a client could send to a
+/// Slurm port (legacy FLURM probes, curl); they read as an absurd length prefix.
+pub const HTTP_METHODS: [&[u8]; 9] = [
+    b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"HTTP",
+];
+
 pub fn looks_like_http(buf: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] = [
-        b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"HTTP",
-    ];
-    buf.len() >= 4 && METHODS.iter().any(|m| &buf[..4] == *m)
+    buf.len() >= 4 && HTTP_METHODS.iter().any(|m| &buf[..4] == *m)
 }
 
 #[cfg(test)]

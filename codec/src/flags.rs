@@ -15,7 +15,7 @@ impl HeaderFlags {
     pub const NO_AUTH_CRED: u16 = 0x0040;
     pub const PACK_ADDRS: u16 = 0x0080;
 
-    const NAMES: [(u16, &'static str); 8] = [
+    pub const NAMES: [(u16, &'static str); 8] = [
         (Self::GLOBAL_AUTH_KEY, "SLURM_GLOBAL_AUTH_KEY"),
         (Self::SLURMDBD_CONNECTION, "SLURMDBD_CONNECTION"),
         (Self::KEEP_BUFFER, "SLURM_MSG_KEEP_BUFFER"),

@@ -177,7 +177,8 @@ fn submit_batch_carries_job_67108865() {
     let (body, m) = typed("fed_submit/4500_submit_batch.hex", 4500);
     assert_eq!(
         m.summary(),
-        "CTLD_MULT_MSG [SIB_MSG FED_JOB_SUBMIT_BATCH job 67108865 (cluster 1, local 1)]"
+        "CTLD_MULT_MSG [SIB_MSG FED_JOB_SUBMIT_BATCH job 67108865 (cluster 1, local 1) \
+         uid 0 partition (default) name \"wrap\"]"
     );
     let Message::CtldMultRequest(c) = &m else {
         panic!()
@@ -224,7 +225,8 @@ fn submit_batch_carries_job_67108865() {
     let (_, m) = typed("fed_cancel/4500_submit_batch.hex", 4500);
     assert_eq!(
         m.summary(),
-        "CTLD_MULT_MSG [SIB_MSG FED_JOB_SUBMIT_BATCH job 67108866 (cluster 1, local 2)]"
+        "CTLD_MULT_MSG [SIB_MSG FED_JOB_SUBMIT_BATCH job 67108866 (cluster 1, local 2) \
+         uid 0 partition (default) name \"wrap\"]"
     );
 }
 

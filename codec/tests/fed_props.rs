@@ -460,7 +460,7 @@ fn ctld_item(v: V) -> BoxedStrategy<CtldItem> {
     let content = prop_oneof![
         4 => typed.prop_map(|m| ItemContent::Typed(Box::new(m))),
         // Unmodelled types stay raw.
-        1 => raw(20).prop_map(|body| ItemContent::Raw { msg_type: Some(MsgType::REQUEST_SUBMIT_BATCH_JOB), body, error: None }),
+        1 => raw(20).prop_map(|body| ItemContent::Raw { msg_type: Some(MsgType::REQUEST_BATCH_JOB_LAUNCH), body, error: None }),
         1 => raw(2).prop_map(|body| ItemContent::Raw { msg_type: None, body: RawBytes(body.0.slice(..body.len().min(1))), error: None }),
     ];
     (content, option::of(any::<u32>()))

@@ -34,6 +34,14 @@ enum Command {
     /// Write the man pages (fedproxy.1 and one per subcommand) into DIR.
     #[command(hide = true)]
     Man { dir: std::path::PathBuf },
+
+    /// Print a Wireshark/tshark Lua dissector for Slurm generated from the codec's
+    /// tables (`fedproxy dissector > deploy/wireshark/slurm.lua`).
+    Dissector(fedproxy::dissector::DissectorArgs),
+
+    /// Follow a running proxy's decoded messages live (its admin `/tap` stream), in
+    /// the conversation format or as JSON lines.
+    Tap(fedproxy::run::tap_client::TapArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +57,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Dissector(args) => fedproxy::dissector::main(args),
+        Command::Tap(args) => fedproxy::run::tap_client::main(args),
     }
 }

@@ -241,6 +241,20 @@ async fn federated_submit_counts_sib_messages_inside_ctld_mult_msg() {
     assert_eq!(sib("FED_JOB_SUBMIT_BATCH"), 1.0, "{text}");
     assert_eq!(sib("FED_JOB_COMPLETE"), 1.0);
     assert_eq!(metric(&text, "fedproxy_sib_messages_total", &[]), 2.0);
+    // Job 67108865 = fed id 1 (alpha) << 26 | 1, handed to beta once.
+    assert_eq!(
+        metric(
+            &text,
+            "fedproxy_federated_submissions_total",
+            &[("listener", "r"), ("origin_fed_id", "1")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "fedproxy_federated_submissions_total", &[]),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,10 @@ pub fn frame_json(file: &str, c: &ReplayedConnection, f: &ReplayedFrame) -> Valu
     o.insert("exact".into(), json!(f.exact));
     match &frame.body {
         Body::Msg(m) => {
+            let jobs: Vec<u32> = m.job_ids().iter().map(|j| j.0).collect();
+            if !jobs.is_empty() {
+                o.insert("job_ids".into(), json!(jobs));
+            }
             o.insert(
                 "body".into(),
                 serde_json::to_value(m).unwrap_or(Value::Null),

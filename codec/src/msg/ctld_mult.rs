@@ -241,7 +241,7 @@ mod tests {
         let wire: &[u8] = &[
             0, 0, 0, 4, //
             0, 0, 0, 7, 0, 0, 0, 6, 0x1f, 0x41, 0, 0, 0, 9, //
-            0, 0, 0, 3, 0, 0, 0, 3, 0x0f, 0xa3, 0xaa, //
+            0, 0, 0, 3, 0, 0, 0, 3, 0x0f, 0xa5, 0xaa, //
             0, 0, 0, 1, 0, 0, 0, 1, 0x55, //
             0, 0, 0, 3, 0, 0, 0, 3, 0x1f, 0x41, 0, //
         ];
@@ -252,7 +252,7 @@ mod tests {
         assert!(matches!(
             &m.items[1].content,
             ItemContent::Raw {
-                msg_type: Some(MsgType(4003)),
+                msg_type: Some(MsgType(4005)),
                 error: None,
                 ..
             }

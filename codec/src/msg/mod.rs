@@ -16,10 +16,14 @@ pub mod common;
 pub mod ctld_mult;
 pub mod dep;
 pub mod fed_info;
+pub mod job_ctl;
+pub mod job_desc;
+pub mod jobs;
 pub mod persist;
 pub mod rc;
 pub mod reservation;
 pub mod sib;
+pub mod sib_payload;
 pub mod slurmdb;
 
 pub use accounting::{AccountingUpdate, UpdateObject, UpdateObjects, UpdateType};
@@ -27,10 +31,13 @@ pub use common::{JobId, RawBytes, SiblingBitmap, StepId};
 pub use ctld_mult::{CtldItem, CtldMultMsg, ItemContent};
 pub use dep::{DependSpec, SendDep, UpdateOriginDep};
 pub use fed_info::{FedInfoRequest, FedInfoResponse};
+pub use job_ctl::{JobRequeue, JobStepKill, SubmitResponse};
+pub use job_desc::{JobDesc, JOB_DESC_FIELDS};
 pub use persist::{PersistInit, PersistRc, PersistType};
 pub use rc::{Ping, RerouteMsg, ReturnCode, SlurmRc, SlurmRcMsg};
 pub use reservation::{ReservationInfoRequest, ReservationInfoResponse, ReservationRec};
 pub use sib::{JobState, SibMsg, SibMsgType};
+pub use sib_payload::{DecodedPayload, SibPayload};
 pub use slurmdb::{
     AccountingRec, AssocRec, ClusterAccountingRec, ClusterFlags, ClusterRec, FedState,
     FederationRec, TresRec,
@@ -73,6 +80,9 @@ macro_rules! messages {
             ) -> Option<Result<Message>> {
                 if ns == Namespace::Dbd && !matches!(msg_type.0, 1433 | 6500) {
                     return None; // DBD bodies are not modelled
+                }
+                if !layout_modelled(msg_type, version) {
+                    return None;
                 }
                 let mut r = Reader::with_base(body, base);
                 let decoded = match msg_type {
@@ -144,6 +154,24 @@ messages! {
     SlurmRcMsg(SlurmRcMsg) = RESPONSE_SLURM_RC_MSG,
     Reroute(RerouteMsg) = RESPONSE_SLURM_REROUTE_MSG,
     AccountingUpdate(AccountingUpdate) = ACCOUNTING_UPDATE_MSG,
+    SubmitBatchJob(JobDesc) = REQUEST_SUBMIT_BATCH_JOB,
+    ResourceAllocation(JobDesc) = REQUEST_RESOURCE_ALLOCATION,
+    JobWillRun(JobDesc) = REQUEST_JOB_WILL_RUN,
+    UpdateJob(JobDesc) = REQUEST_UPDATE_JOB,
+    SubmitResponse(SubmitResponse) = RESPONSE_SUBMIT_BATCH_JOB,
+    CancelJobStep(JobStepKill) = REQUEST_CANCEL_JOB_STEP,
+    KillJob(JobStepKill) = REQUEST_KILL_JOB,
+    JobRequeue(JobRequeue) = REQUEST_JOB_REQUEUE,
+}
+
+/// Job bodies have one layout per release from 22.05 on; older headers (20.11,
+/// 21.08) pack other field lists, so their bodies stay raw.
+fn layout_modelled(msg_type: MsgType, version: ProtocolVersion) -> bool {
+    version >= ProtocolVersion::V22_05
+        || !matches!(
+            msg_type.0,
+            3001 | 4001 | 4003 | 4004 | 4012 | 5005 | 5023 | 5032
+        )
 }
 
 impl Summary for PersistInit {
@@ -160,18 +188,55 @@ impl Summary for PersistInit {
 }
 
 impl Summary for PersistRc {
-    /// `PERSIST_RC 0 v22.05` (accepted), `PERSIST_RC -1 "no fed_mgr_fed_rec…"`
+    /// `PERSIST_RC 0 v22.05` (a PERSIST_INIT accepted), `PERSIST_RC 0 for
+    /// DBD_STEP_START` (slurmdbd answering a DBD request), `PERSIST_RC -1 "…"`
     fn summary(&self, _: MsgType) -> String {
-        let mut s = format!("PERSIST_RC {}", ReturnCode(self.rc).short());
-        match self.negotiated_version() {
-            Some(v) => s.push_str(&format!(" v{v}")),
-            None => {
-                if let Some(c) = self.comment.text() {
-                    s.push_str(&format!(" {c:?}"));
-                }
+        let mut s = match self.cluster_id() {
+            Some(id) => format!("PERSIST_RC cluster id {id}"),
+            None => format!("PERSIST_RC {}", ReturnCode(self.rc).short()),
+        };
+        match self.answers() {
+            persist::RetInfo::Version(v) if self.rc == 0 => s.push_str(&format!(" v{v}")),
+            persist::RetInfo::MsgType(t) => {
+                s.push_str(&format!(" for {}", persist::answered_name(t)))
             }
+            _ => {}
+        }
+        if let Some(c) = self.comment.text() {
+            s.push_str(&format!(" {c:?}"));
         }
         s
+    }
+}
+
+impl Summary for JobDesc {
+    /// `SUBMIT_BATCH_JOB uid 0 partition (default) name "wrap" script 12B`
+    fn summary(&self, t: MsgType) -> String {
+        let mut s = format!("{} {}", short_name(t), self.describe(None));
+        if self.script.0.is_some() {
+            s.push_str(&format!(" script {}B", self.script_len()));
+        }
+        s
+    }
+}
+
+impl Summary for SubmitResponse {
+    /// `RESPONSE_SUBMIT_BATCH_JOB job 67108865 (cluster 1, local 1)`
+    fn summary(&self, t: MsgType) -> String {
+        format!("{} {}", t.display_in(Namespace::Slurm), self.describe())
+    }
+}
+
+impl Summary for JobStepKill {
+    /// `KILL_JOB job 67108866 (cluster 1, local 2) signal 9`
+    fn summary(&self, t: MsgType) -> String {
+        format!("{} {}", short_name(t), self.describe())
+    }
+}
+
+impl Summary for JobRequeue {
+    fn summary(&self, t: MsgType) -> String {
+        format!("{} job {}", short_name(t), self.step_id.job_id)
     }
 }
 

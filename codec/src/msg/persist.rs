@@ -4,6 +4,7 @@
 use bytes::BufMut;
 
 use crate::error::Result;
+use crate::msg_type::{MsgType, Namespace};
 use crate::version::ProtocolVersion;
 use crate::wire::{Decode, Encode, PackStr, Reader};
 
@@ -101,7 +102,7 @@ impl Encode for PersistInit {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersistRc {
     pub comment: PackStr,
     pub flags: u16,
@@ -115,6 +116,68 @@ impl PersistRc {
     /// The version every later frame on the connection uses, when accepted.
     pub fn negotiated_version(&self) -> Option<ProtocolVersion> {
         (self.rc == 0).then_some(ProtocolVersion(self.ret_info))
+    }
+}
+
+/// What `ret_info` holds (job-desc spec §5): the protocol version after a
+/// PERSIST_INIT, otherwise the message type being answered (slurmdbd answering a
+/// DBD request, or the type that failed to unpack). The two ranges never overlap
+/// (versions are multiples of 0x100 from 0x2400, DBD types 1400–1500, Slurm types
+/// at most 0x2AFF but none a known version), so the bytes alone tell them apart.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RetInfo {
+    None,
+    Version(ProtocolVersion),
+    MsgType(MsgType),
+}
+
+/// A DBD_* name for numbers in slurmdbd's range, else Slurm's name.
+pub fn answered_name(t: MsgType) -> String {
+    if (1400..=1500).contains(&t.0) {
+        t.display_in(Namespace::Dbd)
+    } else {
+        t.display_in(Namespace::Slurm)
+    }
+}
+
+impl PersistRc {
+    /// RC_AS_CLUSTER_ID (24.11+): slurmdbd's success answer to DBD_REGISTER_CTLD
+    /// carries the cluster id with bit 31 set in `rc`.
+    pub const RC_AS_CLUSTER_ID: u32 = 0x8000_0000;
+
+    pub fn answers(&self) -> RetInfo {
+        let v = ProtocolVersion(self.ret_info);
+        if self.ret_info == 0 {
+            RetInfo::None
+        } else if v.is_known() {
+            RetInfo::Version(v)
+        } else {
+            RetInfo::MsgType(MsgType(self.ret_info))
+        }
+    }
+
+    /// The cluster id of an RC_AS_CLUSTER_ID answer to DBD_REGISTER_CTLD.
+    pub fn cluster_id(&self) -> Option<u32> {
+        let rc = self.rc as u32;
+        (self.ret_info == 1434 && rc & Self::RC_AS_CLUSTER_ID != 0)
+            .then_some(rc & !Self::RC_AS_CLUSTER_ID)
+    }
+}
+
+impl serde::Serialize for PersistRc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PersistRc", 5)?;
+        st.serialize_field("comment", &self.comment)?;
+        st.serialize_field("flags", &self.flags)?;
+        st.serialize_field("rc", &self.rc)?;
+        st.serialize_field("ret_info", &self.ret_info)?;
+        match self.answers() {
+            RetInfo::Version(v) => st.serialize_field("ret_info_version", &v)?,
+            RetInfo::MsgType(t) => st.serialize_field("answers", &answered_name(t))?,
+            RetInfo::None => {}
+        }
+        st.end()
     }
 }
 

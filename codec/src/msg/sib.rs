@@ -13,6 +13,7 @@ use crate::wire::{Decode, Encode, PackStr, Reader};
 
 use super::common::{bool16, flag_names, JobId, RawBytes, SiblingBitmap, StepId};
 use super::rc::ReturnCode;
+use super::sib_payload::SibPayload;
 
 /// `enum fed_job_update_type` (`src/slurmctld/fed_mgr.c`, unchanged 22.05 → 26.05).
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
@@ -188,18 +189,29 @@ pub struct SibMsg {
 
 impl SibMsg {
     /// The job id wherever the version keeps it.
+    /// FED_JOB_CANCEL leaves the header's id 0: then the embedded body's job.
     pub fn job(&self) -> Option<JobId> {
-        self.job_id.or(self.step_id.map(|s| s.job_id))
+        let header = self.job_id.or(self.step_id.map(|s| s.job_id));
+        match header {
+            Some(j) if j.0 != 0 => Some(j),
+            _ => self.payload().and_then(|p| p.job()).or(header),
+        }
     }
 
     /// `FED_JOB_SUBMIT_BATCH job 67108865 (cluster 1, local 1)`
     pub fn describe(&self) -> String {
         let mut s = self.sib_msg_type.name().to_string();
-        if let Some(j) = self.job() {
+        // No job (0) is said by leaving it out: FED_JOB_SYNC carries none.
+        if let Some(j) = self.job().filter(|j| j.0 != 0) {
             s.push_str(&format!(" job {j}"));
         }
         if self.return_code.0 != 0 {
             s.push_str(&format!(" rc {}", self.return_code.short()));
+        }
+        match self.payload().map(|p| p.payload) {
+            Some(SibPayload::JobDesc(d)) => s.push_str(&format!(" {}", d.describe(self.user_id))),
+            Some(SibPayload::Kill(k)) => s.push_str(&format!(" signal {}", k.signal)),
+            _ => {}
         }
         s
     }
@@ -208,7 +220,7 @@ impl SibMsg {
 impl serde::Serialize for SibMsg {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("SibMsg", 18)?;
+        let mut st = s.serialize_struct("SibMsg", 19)?;
         st.serialize_field("sib_msg_type", &self.sib_msg_type)?;
         st.serialize_field("job_id", &self.job())?;
         st.serialize_field("cluster_id", &self.cluster_id)?;
@@ -229,6 +241,7 @@ impl serde::Serialize for SibMsg {
         st.serialize_field("data_type", &self.data_type.display_in(Namespace::Slurm))?;
         st.serialize_field("data_version", &self.data_version)?;
         st.serialize_field("data", &self.data)?;
+        st.serialize_field("payload", &self.payload().map(|p| p.payload))?;
         st.end()
     }
 }

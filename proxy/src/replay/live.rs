@@ -49,6 +49,25 @@ impl LiveReport {
 /// Plays `conns` (oriented: client = requester) through a fedproxy started in
 /// this process with one static route to a local server peer.
 pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<LiveReport, String> {
+    play_tapped(conns, None).await.map(|(r, _)| r)
+}
+
+/// What a `/tap` subscriber does while a live replay plays.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TapClient {
+    /// Reads every line; the lines come back with the report.
+    Reading,
+    /// Subscribes and never reads (a stalled client): relaying must not notice.
+    Stalled,
+}
+
+/// As [`play`], with one `/tap` subscriber connected before the first connection.
+/// Returns the lines it received (for a stalled one: what it finds queued after
+/// the replay, read once everything was relayed).
+pub async fn play_tapped(
+    conns: &[(&TcpConnection, &ReplayedConnection)],
+    tap: Option<TapClient>,
+) -> Result<(LiveReport, Vec<String>), String> {
     let server = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("server peer: {e}"))?;
@@ -59,6 +78,20 @@ pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<Liv
     .map_err(|e| e.to_string())?;
     let proxy = Proxy::start(cfg).await.map_err(|e| e.to_string())?;
     let front = proxy.listener_addr("live").ok_or("route not bound")?;
+    let mut subscriber = match tap {
+        Some(_) => Some(subscribe(proxy.admin_addr()).await?),
+        None => None,
+    };
+    let wanted: usize = conns.iter().map(|(_, r)| r.frames.len()).sum();
+    let reader = match (tap, subscriber.take()) {
+        (Some(TapClient::Reading), Some(s)) => {
+            Some(tokio::spawn(read_some(s, wanted, READ_TIMEOUT)))
+        }
+        (_, s) => {
+            subscriber = s;
+            None
+        }
+    };
 
     let mut report = LiveReport::default();
     for (cap, rep) in conns {
@@ -103,8 +136,75 @@ pub async fn play(conns: &[(&TcpConnection, &ReplayedConnection)]) -> Result<Liv
             report.metrics_excerpt.push(line.to_string());
         }
     }
-    proxy.shutdown().await;
-    Ok(report)
+    // Every message was counted; the tap saw each before its count, so its lines
+    // are queued. Closing the proxy ends the stream.
+    let lines = match (reader, subscriber) {
+        (Some(task), _) => {
+            let lines = task.await.map_err(|e| e.to_string())?;
+            proxy.shutdown().await;
+            lines
+        }
+        (None, Some(s)) => {
+            let lines = read_some(s, wanted, Duration::from_millis(500)).await;
+            proxy.shutdown().await;
+            lines
+        }
+        (None, None) => {
+            proxy.shutdown().await;
+            Vec::new()
+        }
+    };
+    Ok((report, lines))
+}
+
+/// `GET /tap` (HTTP/1.0: the body runs until the connection closes); returns
+/// once the response headers arrived, i.e. once the subscription exists.
+async fn subscribe(admin: SocketAddr) -> Result<tokio::io::BufReader<TcpStream>, String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut s = TcpStream::connect(admin)
+        .await
+        .map_err(|e| format!("admin {admin}: {e}"))?;
+    s.write_all(b"GET /tap HTTP/1.0\r\nHost: fedproxy\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut r = tokio::io::BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).await.map_err(|e| e.to_string())?;
+    if !line.contains(" 200 ") {
+        return Err(format!("/tap answered {}", line.trim()));
+    }
+    loop {
+        line.clear();
+        let n = r.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        if n == 0 || line == "\r\n" {
+            return Ok(r);
+        }
+    }
+}
+
+/// Reads tap lines until `wanted` messages came (`{"dropped": N}` notices are kept
+/// but not counted) or nothing arrived for `idle`.
+async fn read_some(
+    mut r: tokio::io::BufReader<TcpStream>,
+    wanted: usize,
+    idle: Duration,
+) -> Vec<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut messages = 0;
+    while messages < wanted {
+        line.clear();
+        let n = tokio::time::timeout(idle, r.read_line(&mut line)).await;
+        match n {
+            Ok(Ok(n)) if n > 0 => {
+                messages += usize::from(!line.starts_with("{\"dropped\""));
+                out.push(line.trim_end().to_string());
+            }
+            _ => break,
+        }
+    }
+    out
 }
 
 /// One connection: connect through the proxy, accept on the server peer, then

@@ -1,6 +1,7 @@
 //! The admin HTTP server (hyper, HTTP/1.1): `/metrics` (Prometheus text),
 //! `/live` (200 while the process runs), `/ready` (200 once every listener is
-//! bound and the proxy is not draining, else 503); 404 elsewhere.
+//! bound and the proxy is not draining, else 503), `/tap` (the decoded messages,
+//! streamed as JSON lines: `run::tap`); 404 elsewhere.
 //!
 //! Bound to loopback by default. If an operator binds it wider, a client whose
 //! address is not loopback is disconnected without a response unless
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -23,12 +24,17 @@ use tracing::{debug, warn};
 use super::metrics::{Metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 use super::orig_dst::canonical;
 use super::shutdown::Drain;
+use super::tap::{TapBody, TapFilter, TapHub, DEFAULT_QUEUE};
+
+/// A fixed response, or the endless body of `/tap`.
+type AdminBody = Either<Full<Bytes>, TapBody>;
 
 /// What the admin handlers read.
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub drain: Arc<Drain>,
     pub allow_remote: bool,
+    pub tap: Arc<TapHub>,
 }
 
 /// Whether a client at `peer` may use the admin server.
@@ -77,12 +83,12 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     }
 }
 
-fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn route(state: &AdminState, req: &Request<Incoming>) -> Response<AdminBody> {
     let path = req.uri().path();
-    if !matches!(path, "/metrics" | "/live" | "/ready") {
+    if !matches!(path, "/metrics" | "/live" | "/ready" | "/tap") {
         return text(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics, /live or /ready\n",
+            "not found: try /metrics, /live, /ready or /tap\n",
         );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -98,8 +104,9 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
         }
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+        "/tap" => tap(state, req),
         _ => {
-            let mut r = Response::new(Full::new(Bytes::from(state.metrics.render())));
+            let mut r = Response::new(Either::Left(Full::new(Bytes::from(state.metrics.render()))));
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
             r
@@ -107,8 +114,32 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// `GET /tap?msg_type=…&cluster=…&conn_kind=…`: a new subscriber, streamed
+/// until the client goes away.
+fn tap(state: &AdminState, req: &Request<Incoming>) -> Response<AdminBody> {
+    let filter = match TapFilter::from_query(req.uri().query()) {
+        Ok(f) => f,
+        Err(e) => {
+            let mut r = Response::new(Either::Left(Full::new(Bytes::from(format!("{e}\n")))));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return r;
+        }
+    };
+    debug!(
+        ?filter,
+        subscribers = state.tap.subscribers() + 1,
+        "admin: tap subscriber"
+    );
+    let mut r = Response::new(Either::Right(state.tap.subscribe(filter, DEFAULT_QUEUE)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<AdminBody> {
+    let mut r = Response::new(Either::Left(Full::new(Bytes::from_static(body.as_bytes()))));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,

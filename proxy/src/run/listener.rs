@@ -25,6 +25,7 @@ use super::observe::{ConnInfo, Observer};
 use super::orig_dst::{canonical, original_dst};
 use super::relay::{relay, Ends};
 use super::shutdown::Drain;
+use super::tap::TapHub;
 
 /// State shared by every listener and connection of one proxy.
 pub struct ProxyState {
@@ -34,6 +35,8 @@ pub struct ProxyState {
     pub drain: Arc<Drain>,
     /// Legacy FLURM translation (set when a `legacy-flurm` peer is configured).
     pub legacy: Option<flurm::LegacyRuntime>,
+    /// Subscribers of the live tap (`GET /tap`).
+    pub tap: Arc<TapHub>,
     next_id: AtomicU64,
 }
 
@@ -50,6 +53,7 @@ impl ProxyState {
             guard,
             drain,
             legacy: None,
+            tap: Arc::new(TapHub::default()),
             next_id: AtomicU64::new(1),
         }
     }
@@ -252,7 +256,8 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
         .relay
         .observe
         .then_some(shared.relay.max_observed_frame);
-    let observer = Mutex::new(Observer::new(m.clone(), info, max_frame));
+    let observer =
+        Mutex::new(Observer::new(m.clone(), info, max_frame).with_tap(shared.tap.clone()));
     debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
         legacy = stage.is_some(), "relaying");
     let (done, result) = relay(

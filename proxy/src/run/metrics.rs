@@ -86,6 +86,7 @@ pub struct Metrics {
     pub oversized_frames: IntCounterVec,
     pub rpc_duration: HistogramVec,
     pub sib_messages: IntCounterVec,
+    pub federated_submissions: IntCounterVec,
     pub persist_refused: IntCounterVec,
     pub slurm_refusals: IntCounterVec,
     pub federation_peer_connected: IntGaugeVec,
@@ -197,6 +198,11 @@ impl Metrics {
                 "fedproxy_sib_messages_total",
                 "sib_msg_t messages (REQUEST_SIB_MSG/JOB_LOCK/JOB_UNLOCK, also inside CTLD_MULT_MSG), by sib_msg_type.",
                 &["direction", "sib_msg_type"],
+            ),
+            federated_submissions: counter(
+                "fedproxy_federated_submissions_total",
+                "Jobs handed to a sibling (FED_JOB_SUBMIT_BATCH/_INT sib messages), by listener and the origin cluster's fed id (1-63, from the federated job id).",
+                &["listener", "origin_fed_id"],
             ),
             persist_refused: counter(
                 "fedproxy_persist_refused_total",

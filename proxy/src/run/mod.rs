@@ -29,6 +29,9 @@ pub mod observe;
 pub mod orig_dst;
 pub mod relay;
 pub mod shutdown;
+pub mod tap;
+pub mod tap_client;
+pub mod tap_json;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -118,6 +121,7 @@ impl Proxy {
             metrics: metrics.clone(),
             drain: drain.clone(),
             allow_remote: cfg.admin.allow_remote,
+            tap: shared.tap.clone(),
         });
         tasks.push(tokio::spawn(admin::serve(admin_listener, state)));
         drain.set_ready();
@@ -135,6 +139,11 @@ impl Proxy {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Clients currently following `GET /tap`.
+    pub fn tap_subscribers(&self) -> usize {
+        self.shared.tap.subscribers()
     }
 
     /// The bound address of a relay listener by its `listener` label

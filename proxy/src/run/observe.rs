@@ -11,13 +11,15 @@ use prometheus::IntGauge;
 use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, ObservedFrame, StreamStart};
 use slurm_codec::frame::BodyDecoding;
 use slurm_codec::frame::{Body, Frame, FrameHead, FramingKind};
-use slurm_codec::msg::{Message, PersistInit};
+use slurm_codec::msg::{Message, PersistInit, SibMsg, SibMsgType};
 use slurm_codec::msg_type::MsgType;
 use slurm_codec::DecodeError;
 use slurm_codec::Direction;
 use tracing::{debug, info, warn};
 
 use super::metrics::{msg_type_label, Metrics, UNKNOWN};
+use super::tap::{TapHub, TapMessage};
+use super::tap_json::TapSource;
 
 /// What the relay knows about a connection, for logs and labels.
 #[derive(Clone, Debug)]
@@ -48,6 +50,8 @@ pub struct Observer {
     peer_gauge: Option<IntGauge>,
     /// Events waiting to be handled, per direction.
     events: [Vec<ConnEvent>; 2],
+    /// The live tap, offered every decoded frame while someone subscribes.
+    tap: Option<Arc<TapHub>>,
 }
 
 impl Observer {
@@ -77,7 +81,14 @@ impl Observer {
             request_version: None,
             peer_gauge: None,
             events: [Vec::new(), Vec::new()],
+            tap: None,
         }
+    }
+
+    /// Offers this connection's decoded frames to the live tap.
+    pub fn with_tap(mut self, tap: Arc<TapHub>) -> Observer {
+        self.tap = Some(tap);
+        self
     }
 
     /// False when nothing is decoded (off, or both directions opaque after
@@ -205,6 +216,43 @@ impl Observer {
                 .with_label_values(&[&*self.info.listener, reason])
                 .inc();
         }
+        if let Some(tap) = self.tap.as_ref().filter(|t| t.is_active()) {
+            self.publish_tap(tap, f, kind);
+        }
+    }
+
+    /// The tap's work happens only here, only while someone subscribes.
+    fn publish_tap(&self, tap: &TapHub, f: &ObservedFrame, kind: ConnKind) {
+        let init = self.conn.as_ref().and_then(Connection::persist_init);
+        let pending_init = match f.frame.message() {
+            Some(Message::PersistInit(i)) => Some(i),
+            _ => None,
+        };
+        let init = init.or(pending_init);
+        let cluster = init.and_then(|i| i.cluster_name.text());
+        let msg = TapMessage {
+            msg_type: f.frame.msg_type(),
+            ns: f.frame.namespace(),
+            conn_kind: kind.as_str(),
+            cluster: cluster.as_deref(),
+        };
+        tap.publish(&msg, || {
+            let source = TapSource {
+                id: self.info.id,
+                listener: self.info.listener.clone(),
+                client: self.info.client,
+                upstream: self.info.upstream,
+                kind,
+                init: init.cloned(),
+                dir: f.dir,
+                stream_offset: f.stream_offset,
+                raw: f.raw.clone(),
+                framing: f.frame.framing(),
+                inferred_version: f.frame.inferred_version,
+                ts: TapSource::now(),
+            };
+            Arc::new(move || source.line())
+        });
     }
 
     fn on_oversized(
@@ -308,13 +356,17 @@ impl Observer {
         match m {
             Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s) => {
                 self.count_sib_type(dir, s.sib_msg_type.name());
+                self.count_submission(s);
             }
             Message::CtldMultRequest(mm) => {
                 for item in &mm.items {
                     match item.message() {
                         Some(
                             Message::SibMsg(s) | Message::SibJobLock(s) | Message::SibJobUnlock(s),
-                        ) => self.count_sib_type(dir, s.sib_msg_type.name()),
+                        ) => {
+                            self.count_sib_type(dir, s.sib_msg_type.name());
+                            self.count_submission(s);
+                        }
                         Some(_) => {}
                         None if is_sib_type(item.msg_type()) => self.count_sib_type(dir, UNKNOWN),
                         None => {}
@@ -323,6 +375,25 @@ impl Observer {
             }
             _ => {}
         }
+    }
+
+    /// A job handed to a sibling. The origin is the fed id inside the job id
+    /// (6 bits: at most 64 label values), never a name from the wire.
+    fn count_submission(&self, s: &SibMsg) {
+        if !matches!(
+            s.sib_msg_type,
+            SibMsgType::SubmitBatch | SibMsgType::SubmitInt
+        ) {
+            return;
+        }
+        let origin = s
+            .job_id
+            .or(s.step_id.map(|st| st.job_id))
+            .unwrap_or_default();
+        self.metrics
+            .federated_submissions
+            .with_label_values(&[&*self.info.listener, &origin.cluster().to_string()])
+            .inc();
     }
 
     fn count_sib_type(&self, dir: Direction, name: &'static str) {
