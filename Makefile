@@ -8,7 +8,7 @@ CAPTURES   := captures/slurm-22.05/*.pcap
 # The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
 LAB        ?= 1
 
-.PHONY: all build demo test test-unit test-lab lab lab-down bench bench-codec clean
+.PHONY: all build demo test test-unit test-fuzz lab lab-down bench bench-codec fuzz clean test-lab
 
 all: build
 
@@ -34,7 +34,19 @@ endif
 
 test-unit:
 	scripts/install-build-deps
-	$(CARGO) test --release --locked --workspace
+	$(CARGO) test --release --locked --workspace --exclude fedproxy-fuzz-targets
+	$(MAKE) test-fuzz
+
+# Bounded fuzzing on stable: every fuzz/ target for FUZZ_TEST_SECS seconds on
+# mutations of the captured frames, plus the regression inputs (fuzz-targets/).
+FUZZ_TEST_SECS ?= 15
+test-fuzz:
+	FUZZ_TEST_SECS=$(FUZZ_TEST_SECS) $(CARGO) test --release --locked -p fedproxy-fuzz-targets -- --nocapture
+
+## fuzz: cargo-fuzz (nightly, libFuzzer) on every target for FUZZ_SECS seconds each
+FUZZ_SECS ?= 60
+fuzz:
+	FUZZ_SECS=$(FUZZ_SECS) scripts/fuzz
 
 test-lab: build
 	scripts/install-lab-deps

@@ -56,6 +56,11 @@ impl Deframer {
         self.buf.len()
     }
 
+    /// Bytes of an oversized frame still to come (and be skipped).
+    pub fn pending_skip(&self) -> u64 {
+        self.skip
+    }
+
     /// Adds bytes; skipped bytes of an oversized frame are dropped at once.
     pub fn push(&mut self, mut data: &[u8]) {
         if self.skip > 0 {
@@ -87,6 +92,9 @@ impl Deframer {
         let len = self.peek_len()?;
         if looks_like_http(&self.buf) {
             return Some(Err(DecodeError::new(0, ErrorKind::Http)));
+        }
+        if looks_like_tls(&self.buf) {
+            return Some(Err(DecodeError::new(0, ErrorKind::Tls)));
         }
         if len > max_len {
             return Some(Err(DecodeError::new(
@@ -139,6 +147,14 @@ impl Deframer {
         self.consumed += self.buf.len() as u64;
         self.buf.clear();
     }
+}
+
+/// A TLS handshake record carrying a ClientHello (`16 03 0x LL LL 01`): a client
+/// that speaks TLS to a plain Slurm port (25.05+ sites may enable TLS). Its first
+/// four bytes read as a ~369 MB length prefix; byte 5 can never start a normal
+/// frame (a version's low byte is 0).
+pub fn looks_like_tls(buf: &[u8]) -> bool {
+    matches!(buf, [0x16, 0x03, 0..=0x04, _, _, 0x01, ..])
 }
 
 /// HTTP request methods a client could send to a Slurm port (legacy FLURM probes,

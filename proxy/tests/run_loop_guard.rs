@@ -159,7 +159,10 @@ fn so_original_dst_ipv4() {
         || redirected_round_trip("198.51.100.7:6817".parse().unwrap(), "198.51.100.2:0".parse().unwrap(), "0.0.0.0:16818"),
     );
     if ran.is_none() {
-        eprintln!("SKIPPED so_original_dst_ipv4: needs network namespaces and iptables (nat)");
+        not_run(
+            "so_original_dst_ipv4",
+            "network namespaces and iptables (nat)",
+        );
     }
 }
 
@@ -174,8 +177,9 @@ fn ip6t_so_original_dst_ipv6() {
         || redirected_round_trip("[2001:db8::7]:6817".parse().unwrap(), "[2001:db8::2]:0".parse().unwrap(), "[::]:16818"),
     );
     if ran.is_none() {
-        eprintln!(
-            "SKIPPED ip6t_so_original_dst_ipv6: needs network namespaces and ip6tables (nat)"
+        not_run(
+            "ip6t_so_original_dst_ipv6",
+            "network namespaces and ip6tables (nat)",
         );
     }
 }
@@ -210,6 +214,9 @@ fn missing_owner_exemption_is_caught_by_the_loop_guard() {
         },
     );
     if ran.is_none() {
-        eprintln!("SKIPPED missing_owner_exemption_is_caught_by_the_loop_guard: needs network namespaces and iptables");
+        not_run(
+            "missing_owner_exemption_is_caught_by_the_loop_guard",
+            "network namespaces and iptables",
+        );
     }
 }
