@@ -10,7 +10,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -19,7 +19,7 @@ impl Rng {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     pub fn chance(&mut self, one_in: usize) -> bool {
@@ -60,7 +60,7 @@ fn mutate_once(rng: &mut Rng, d: &mut Vec<u8>, other: &[u8]) {
         }
         1 if len > 0 => {
             let i = rng.below(len);
-            d[i] = rng.next() as u8;
+            d[i] = rng.next_u64() as u8;
         }
         2 if len > 0 => {
             let i = rng.below(len);
@@ -69,7 +69,7 @@ fn mutate_once(rng: &mut Rng, d: &mut Vec<u8>, other: &[u8]) {
         3 => {
             let at = rng.below(len + 1);
             let n = 1 + rng.below(16);
-            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
             d.splice(at..at, bytes);
         }
         4 if len > 0 => {

@@ -97,7 +97,7 @@ pub fn run(target: &Target, seeds: &[Vec<u8>], budget: Duration, rng_seed: u64) 
     let max_len = seeds.iter().map(Vec::len).max().unwrap_or(0).max(4096) * 2;
     // Recent mutants are mutated further (deeper changes than one round allows).
     let mut pool: Vec<Vec<u8>> = Vec::new();
-    let empty = vec![Vec::new()];
+    let empty = [Vec::new()];
     let seeds = if seeds.is_empty() { &empty[..] } else { seeds };
     let mut i = 0usize;
     loop {
