@@ -293,4 +293,10 @@ const CONFIGS: &[&str] = &[
     "[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:7002\"\nupstream = \"127.0.0.1:6817\"\n\
      [legacy]\nupstream_version = 0x2600\nlocal_cluster = \"c1\"\nfed_ids = { alpha = 2 }\n\
      [[peer]]\nname = \"flurm\"\nmatch = \"10.0.0.0/24\"\ndialect = \"legacy-flurm\"\nfed_id = 3\n",
+    // Issue 10 item 4: values that only a full start-up check rejects.
+    "[[route]]\nlisten = \"127.0.0.1:7003\"\nupstream = \"127.0.0.1:6817\"\n\
+     [legacy]\nupstream_version = 0x1234\n\
+     [[peer]]\nmatch = \"10.0.0.0/33\"\ncluster = \"x\"\ndialect = \"slurm\"\nfed_id = 99\n",
+    "[outbound]\nlisten = \"[::]:16818\"\n[relay]\nkeepalive_secs = 40000\nworker_threads = 100000\n\
+     max_observed_frame = 64\nobserve = false\ndrain_timeout_ms = 0\n",
 ];
