@@ -1,0 +1,149 @@
+//! Hostile clients against the `fedproxy run` binary (issue 10, item 1): many
+//! connections that each announce a huge frame and stall part-way must not grow
+//! the daemon's memory, and every byte they send still reaches the upstream
+//! exactly.
+
+mod daemon_support;
+mod run_support;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daemon_support::{raise_nofile, Daemon};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const CONNECTIONS: usize = 2000;
+/// Issue 10's reproducer: a 22.05 header announcing a 1 GiB frame
+/// (`3ffffff0 26000000 0801`), then 1,039,990 zero bytes, and the connection
+/// stays open.
+const HEAD: [u8; 10] = [0x3f, 0xff, 0xff, 0xf0, 0x26, 0, 0, 0, 0x08, 0x01];
+const ZEROS: usize = 1_039_990;
+const PER_CONNECTION: u64 = (HEAD.len() + ZEROS) as u64;
+
+/// An upstream that checks every connection's bytes against the reproducer and
+/// counts connections that received all of them.
+async fn checking_sink() -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicU64>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let complete = Arc::new(AtomicUsize::new(0));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let (c, w) = (complete.clone(), wrong.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let (c, w) = (c.clone(), w.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut at = 0u64;
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    for (i, &b) in buf[..n].iter().enumerate() {
+                        let pos = at as usize + i;
+                        let want = HEAD.get(pos).copied().unwrap_or(0);
+                        if b != want || pos as u64 >= PER_CONNECTION {
+                            w.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    at += n as u64;
+                    if at == PER_CONNECTION {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    (addr, complete, wrong)
+}
+
+#[test]
+fn two_thousand_stalled_huge_frames_keep_rss_flat_and_bytes_exact() {
+    let need = (CONNECTIONS as u64) * 2 + 512;
+    let have = raise_nofile(need);
+    if have < need {
+        run_support::not_run(
+            "two_thousand_stalled_huge_frames_keep_rss_flat_and_bytes_exact",
+            &format!("RLIMIT_NOFILE >= {need} (hard limit allows {have})"),
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (upstream, complete, wrong) = checking_sink().await;
+        // Default settings: only the route and a private admin port.
+        let mut d = Daemon::spawn(
+            "hostile",
+            &format!(
+                "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"hostile\"\n\
+                 listen = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n"
+            ),
+        );
+        let route = d.listener_addr("hostile");
+        // Warm up (thread stacks, allocator arenas), then take the baseline.
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(route).await.unwrap();
+            s.write_all(&HEAD[..6]).await.unwrap(); // a prefix: checked like the rest
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = d.rss();
+
+        let t0 = Instant::now();
+        let zeros = Arc::new(vec![0u8; ZEROS]);
+        let mut tasks = Vec::with_capacity(CONNECTIONS);
+        let gate = Arc::new(tokio::sync::Semaphore::new(64));
+        for _ in 0..CONNECTIONS {
+            let zeros = zeros.clone();
+            let gate = gate.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                let mut s = TcpStream::connect(route).await.expect("connect");
+                s.write_all(&HEAD).await.unwrap();
+                s.write_all(&zeros).await.unwrap();
+                s // kept open: the frame never completes
+            }));
+        }
+        let mut open = Vec::with_capacity(CONNECTIONS);
+        for t in tasks {
+            open.push(t.await.unwrap());
+        }
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while complete.load(Ordering::Relaxed) < CONNECTIONS {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {CONNECTIONS} connections delivered all their bytes",
+                complete.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = d.rss();
+        let grown = after.saturating_sub(before);
+        println!(
+            "{CONNECTIONS} stalled connections, {} MB relayed in {:.1} s: RSS {} -> {} MiB (+{} MiB), {} fds",
+            CONNECTIONS as u64 * PER_CONNECTION / 1_000_000,
+            t0.elapsed().as_secs_f64(),
+            before >> 20,
+            after >> 20,
+            grown >> 20,
+            d.fds()
+        );
+        assert_eq!(wrong.load(Ordering::Relaxed), 0, "bytes differ upstream");
+        assert!(
+            grown <= 128 << 20,
+            "RSS grew by {} MiB with {CONNECTIONS} stalled connections",
+            grown >> 20
+        );
+        assert!(d.is_running());
+        drop(open);
+    });
+}
