@@ -241,6 +241,11 @@ impl Connection {
         self.deframer[0].buffered() + self.deframer[1].buffered()
     }
 
+    /// Memory the buffers take, both directions (at least [`Connection::buffered`]).
+    pub fn memory(&self) -> usize {
+        self.deframer[0].capacity() + self.deframer[1].capacity()
+    }
+
     fn true_dir(&self, dir: Direction) -> Direction {
         if self.flipped {
             dir.reverse()

@@ -149,10 +149,16 @@ impl Deframer {
         Some(Ok(Deframed::Frame(frame)))
     }
 
-    /// Drops everything buffered (after an error, the stream is opaque).
+    /// Drops everything buffered (after an error, the stream is opaque) and
+    /// lets go of the allocation.
     pub fn clear(&mut self) {
         self.consumed += self.buf.len() as u64;
-        self.buf.clear();
+        self.buf = BytesMut::new();
+    }
+
+    /// Bytes allocated for the buffer (what it costs in memory).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }
 

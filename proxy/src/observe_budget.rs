@@ -5,7 +5,7 @@
 //! over the budget it is relayed unobserved instead; relaying never stops.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Default total for all connections: 64 MiB.
 pub const DEFAULT_BUDGET: usize = 64 << 20;
@@ -13,7 +13,7 @@ pub const DEFAULT_BUDGET: usize = 64 << 20;
 /// The shared total.
 #[derive(Debug)]
 pub struct ObserveBudget {
-    limit: usize,
+    limit: AtomicUsize,
     used: AtomicUsize,
 }
 
@@ -27,9 +27,21 @@ pub struct Exhausted {
 impl ObserveBudget {
     pub fn new(limit: usize) -> Arc<ObserveBudget> {
         Arc::new(ObserveBudget {
-            limit,
+            limit: AtomicUsize::new(limit),
             used: AtomicUsize::new(0),
         })
+    }
+
+    /// The daemon's budget (one per process; `relay.observe_budget` sets its
+    /// limit at start-up and on reload).
+    pub fn global() -> &'static Arc<ObserveBudget> {
+        static GLOBAL: OnceLock<Arc<ObserveBudget>> = OnceLock::new();
+        GLOBAL.get_or_init(|| ObserveBudget::new(DEFAULT_BUDGET))
+    }
+
+    /// A new limit; shares already held stay, growth is judged against it.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
     }
 
     /// Bytes held by all decoders now.
@@ -38,7 +50,7 @@ impl ObserveBudget {
     }
 
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
     }
 }
 
@@ -66,7 +78,7 @@ impl Share {
     /// plus the new bytes, and after with what it holds). Growing past the
     /// budget is refused and nothing changes; shrinking always succeeds.
     pub fn set(&mut self, bytes: usize) -> Result<(), Exhausted> {
-        let limit = self.budget.limit;
+        let limit = self.budget.limit();
         if bytes > self.held {
             let more = bytes - self.held;
             let grown =

@@ -86,6 +86,10 @@ pub struct RelayConfig {
     pub drain_timeout_ms: u64,
     #[serde(default = "default_max_observed_frame")]
     pub max_observed_frame: usize,
+    /// Total bytes all decoders may hold in partial frames; past it a direction
+    /// is relayed unobserved (bounded memory under hostile input).
+    #[serde(default = "default_observe_budget")]
+    pub observe_budget: usize,
     /// Read buffer per direction, allocated only while bytes are moving.
     #[serde(default = "default_buffer_size")]
     pub buffer_size: usize,
@@ -121,6 +125,9 @@ fn default_drain_timeout_ms() -> u64 {
 }
 fn default_max_observed_frame() -> usize {
     1 << 20
+}
+fn default_observe_budget() -> usize {
+    crate::observe_budget::DEFAULT_BUDGET
 }
 fn default_buffer_size() -> usize {
     16 * 1024
@@ -165,6 +172,7 @@ impl Default for RelayConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             drain_timeout_ms: default_drain_timeout_ms(),
             max_observed_frame: default_max_observed_frame(),
+            observe_budget: default_observe_budget(),
             buffer_size: default_buffer_size(),
             observe: true,
             keepalive_secs: default_keepalive_secs(),
@@ -303,6 +311,12 @@ impl Config {
             return Err(ConfigError(format!(
                 "relay.max_observed_frame = {} is out of range (64 ..= 1073741824)",
                 r.max_observed_frame
+            )));
+        }
+        if r.observe_budget < r.max_observed_frame {
+            return Err(ConfigError(format!(
+                "relay.observe_budget = {} is below relay.max_observed_frame = {} (one frame must fit)",
+                r.observe_budget, r.max_observed_frame
             )));
         }
         let mut names: HashMap<&str, &str> = HashMap::new();

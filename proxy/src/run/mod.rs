@@ -66,6 +66,7 @@ impl Proxy {
     /// serving. `/ready` turns 200 once this returns. Errors name the config key.
     pub async fn start(cfg: Config) -> Result<Proxy, String> {
         cfg.validate().map_err(|e| e.to_string())?;
+        crate::observe_budget::ObserveBudget::global().set_limit(cfg.relay.observe_budget);
         let metrics = Arc::new(Metrics::new());
         let drain = Arc::new(Drain::new());
         let mut bound = Vec::new();

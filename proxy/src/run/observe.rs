@@ -17,6 +17,13 @@ use slurm_codec::Direction;
 use tracing::{debug, info, warn};
 
 use super::metrics::{msg_type_label, Metrics, UNKNOWN};
+use crate::observe_budget::{ObserveBudget, Share};
+
+/// `fedproxy_decode_errors_total` reason: the observation budget was exhausted.
+pub const MEMORY_BUDGET: &str = "memory_budget";
+
+/// The budget's exhaustion is logged once per process.
+static BUDGET_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// What the relay knows about a connection, for logs and labels.
 #[derive(Clone, Debug)]
@@ -44,6 +51,8 @@ pub struct Observer {
     peer_gauge: Option<IntGauge>,
     /// Events waiting to be handled, per direction.
     events: [Vec<ConnEvent>; 2],
+    /// This connection's part of the process-wide observation budget.
+    budget: Share,
 }
 
 impl Observer {
@@ -72,6 +81,7 @@ impl Observer {
             pending_rpc: None,
             peer_gauge: None,
             events: [Vec::new(), Vec::new()],
+            budget: Share::new(ObserveBudget::global()),
         }
     }
 
@@ -96,8 +106,34 @@ impl Observer {
     /// afterwards (the relay forwards the bytes in between, so that the codec has
     /// seen a request before the peer can possibly answer it).
     pub fn feed(&mut self, dir: Direction, data: &[u8]) {
-        if let Some(c) = &mut self.conn {
+        let Some(c) = &mut self.conn else {
+            return;
+        };
+        // What the decoder may hold after this feed (checked before, when the
+        // bytes could only add to it, and after, when its buffer may have grown
+        // by more): over the budget, this direction is relayed unobserved.
+        let fits = c.is_opaque(dir) || self.budget.set(c.memory() + data.len()).is_ok();
+        if fits {
             c.feed(dir, data, &mut self.events[dir.index()]);
+            if self.budget.set(c.memory()).is_ok() {
+                return;
+            }
+        }
+        c.set_opaque(dir);
+        if !fits {
+            c.feed(dir, data, &mut self.events[dir.index()]); // counted, not decoded
+        }
+        let _ = self.budget.set(c.memory()); // shrinking never fails
+        {
+            self.metrics
+                .decode_errors
+                .with_label_values(&[dir.as_str(), MEMORY_BUDGET])
+                .inc();
+            if !BUDGET_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+                    limit = ObserveBudget::global().limit(),
+                    "observation memory budget (relay.observe_budget) exhausted: directions that would exceed it are relayed unobserved (logged once; counted in fedproxy_decode_errors_total{{reason=\"memory_budget\"}})");
+            }
         }
     }
 
