@@ -34,6 +34,8 @@ endif
 
 test-unit:
 	scripts/install-build-deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --release --locked --workspace --exclude fedproxy-fuzz-targets
 	$(MAKE) test-fuzz
 
@@ -68,7 +70,7 @@ bench:
 
 ## bench-codec: criterion benchmark of the codec (decode + re-encode of every captured frame)
 bench-codec:
-	$(CARGO) bench --locked -p fedproxy --bench codec_roundtrip
+	$(CARGO) bench --locked -p slurm-codec --bench codec_roundtrip
 
 clean:
 	$(CARGO) clean

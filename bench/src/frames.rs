@@ -1,5 +1,5 @@
 //! The frames the synthetic peer serves, taken from the bundled captures with
-//! `fedproxy::capture::read_capture` + `fedproxy::replay::replay_capture`.
+//! `tcpflow::read_capture` + `fedproxy_replay::replay_capture`.
 //!
 //! Every frame is the captured wire bytes (u32 length prefix included); the
 //! replay re-encodes each frame and checks it against the capture, and only
@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use fedproxy::capture::read_capture;
-use fedproxy::replay::{replay_capture, ReplayedConnection};
+use fedproxy_replay::{replay_capture, ReplayedConnection};
 use slurm_codec::conn::ConnKind;
 use slurm_codec::{Direction, MsgType};
+use tcpflow::read_capture;
 
 /// A request frame and the reply the captured controller sent to it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -64,9 +64,7 @@ pub fn payload_matches(payload: &[u8], msg_type: MsgType, body: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
+    use crate::msg::common::hex;
 
     // Vectors from the spec §6.2 (K12 ones taken from real credentials via unmunge).
     const VECTORS: &[(u16, &[u8], &str, &str)] = &[

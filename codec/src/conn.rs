@@ -70,7 +70,8 @@ impl ConnKind {
         ConnKind::Http,
     ];
 
-    fn of(t: PersistType) -> ConnKind {
+    /// The kind a PERSIST_INIT of this type asks for.
+    pub fn of(t: PersistType) -> ConnKind {
         match t {
             PersistType::Fed => ConnKind::FedPersist,
             PersistType::Dbd => ConnKind::DbdPersist,
@@ -97,6 +98,8 @@ impl ObservedFrame {
     }
 }
 
+// A frame is the common event: boxing it would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum ConnEvent {
     Frame(ObservedFrame),
@@ -562,11 +565,7 @@ impl Connection {
                 if matches!(frame.head, crate::frame::FrameHead::Normal { .. }) =>
             {
                 // The reply is already persist-framed; requests switch once accepted.
-                let ns = if init.persist_type == PersistType::Dbd {
-                    Namespace::Dbd
-                } else {
-                    Namespace::Slurm
-                };
+                let ns = init.persist_type.namespace();
                 self.state[Direction::ServerToClient.index()] =
                     DirState::Framed(Framing::Persist { ns, version: None });
                 self.pending_init = Some(init.clone());
@@ -590,11 +589,7 @@ impl Connection {
                 let init = self.pending_init.take().expect("checked");
                 match rc.negotiated_version() {
                     Some(version) => {
-                        let ns = if init.persist_type == PersistType::Dbd {
-                            Namespace::Dbd
-                        } else {
-                            Namespace::Slurm
-                        };
+                        let ns = init.persist_type.namespace();
                         let f = DirState::Framed(Framing::Persist {
                             ns,
                             version: Some(version),

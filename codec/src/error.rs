@@ -36,44 +36,38 @@ pub enum ErrorKind {
     Malformed(&'static str),
 }
 
-impl ErrorKind {
-    /// A short stable label, from a closed set (safe as a metric label value).
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ErrorKind::Truncated { .. } => "truncated",
-            ErrorKind::LengthOverLimit { .. } => "length_over_limit",
-            ErrorKind::LengthUnderMinimum { .. } => "length_under_minimum",
-            ErrorKind::UnsupportedVersion(_) => "unsupported_version",
-            ErrorKind::BadStringLength { .. } => "bad_string_length",
-            ErrorKind::BodyLengthMismatch { .. } => "body_length_mismatch",
-            ErrorKind::BadAddressLength(_) => "bad_address_length",
-            ErrorKind::BadCount(_) => "bad_count",
-            ErrorKind::UnsupportedRetList { .. } => "unsupported_ret_list",
-            ErrorKind::TrailingBytes(_) => "trailing_bytes",
-            ErrorKind::UnknownValue { .. } => "unknown_value",
-            ErrorKind::Http => "http",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Malformed(_) => "malformed",
+/// `reason()` and `ALL_REASONS` from one list, so the two cannot drift apart.
+macro_rules! reasons {
+    ($($kind:pat => $label:literal,)*) => {
+        /// A short stable label, from a closed set (safe as a metric label value).
+        pub fn reason(&self) -> &'static str {
+            match self {
+                $($kind => $label,)*
+            }
         }
-    }
 
-    /// Every label `reason()` can return, for pre-registering metrics.
-    pub const ALL_REASONS: &'static [&'static str] = &[
-        "truncated",
-        "length_over_limit",
-        "length_under_minimum",
-        "unsupported_version",
-        "bad_string_length",
-        "body_length_mismatch",
-        "bad_address_length",
-        "bad_count",
-        "unsupported_ret_list",
-        "trailing_bytes",
-        "unknown_value",
-        "http",
-        "tls",
-        "malformed",
-    ];
+        /// Every label `reason()` can return, for pre-registering metrics.
+        pub const ALL_REASONS: &'static [&'static str] = &[$($label,)*];
+    };
+}
+
+impl ErrorKind {
+    reasons! {
+        ErrorKind::Truncated { .. } => "truncated",
+        ErrorKind::LengthOverLimit { .. } => "length_over_limit",
+        ErrorKind::LengthUnderMinimum { .. } => "length_under_minimum",
+        ErrorKind::UnsupportedVersion(_) => "unsupported_version",
+        ErrorKind::BadStringLength { .. } => "bad_string_length",
+        ErrorKind::BodyLengthMismatch { .. } => "body_length_mismatch",
+        ErrorKind::BadAddressLength(_) => "bad_address_length",
+        ErrorKind::BadCount(_) => "bad_count",
+        ErrorKind::UnsupportedRetList { .. } => "unsupported_ret_list",
+        ErrorKind::TrailingBytes(_) => "trailing_bytes",
+        ErrorKind::UnknownValue { .. } => "unknown_value",
+        ErrorKind::Http => "http",
+        ErrorKind::Tls => "tls",
+        ErrorKind::Malformed(_) => "malformed",
+    }
 }
 
 /// A decode failure at a byte offset.

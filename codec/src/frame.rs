@@ -51,6 +51,14 @@ pub enum FramingKind {
 }
 
 impl FramingKind {
+    /// The msg_type namespace of frames with this framing.
+    pub fn namespace(self) -> Namespace {
+        match self {
+            FramingKind::Dbd => Namespace::Dbd,
+            FramingKind::Normal | FramingKind::Persist => Namespace::Slurm,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FramingKind::Normal => "normal",
@@ -61,6 +69,8 @@ impl FramingKind {
 }
 
 /// What precedes the body.
+// Normal is by far the common head: boxing it would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum FrameHead {
     Normal {

@@ -201,10 +201,12 @@ impl Header {
             ));
         }
         let flags = HeaderFlags(r.u16()?);
-        if dbd_msg_type.is_some() && !flags.contains(HeaderFlags::SLURMDBD_CONNECTION) {
+        if let Some(dbd) =
+            dbd_msg_type.filter(|_| !flags.contains(HeaderFlags::SLURMDBD_CONNECTION))
+        {
             return Err(crate::error::DecodeError::new(
                 at - 2,
-                ErrorKind::UnsupportedVersion(dbd_msg_type.unwrap().0),
+                ErrorKind::UnsupportedVersion(dbd.0),
             ));
         }
         let msg_index = if version.has_msg_index() {

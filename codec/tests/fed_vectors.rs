@@ -9,6 +9,7 @@ use slurm_codec::auth::AuthSection;
 use slurm_codec::frame::{Body, Frame, Framing};
 use slurm_codec::header::Header;
 use slurm_codec::msg::accounting::{AccountingUpdate, UpdateObject, UpdateObjects, UpdateType};
+use slurm_codec::msg::common::hex;
 use slurm_codec::msg::common::{HexBitmap, JobId, SiblingBitmap, StepId};
 use slurm_codec::msg::ctld_mult::{CtldItem, CtldMultMsg, ItemContent};
 use slurm_codec::msg::dep::{
@@ -46,10 +47,6 @@ fn check(m: &Message, v: V, want: &[u8]) {
         .unwrap()
         .unwrap();
     assert_eq!(&back, m, "{v}");
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn s(t: &str) -> PackStr {

@@ -16,6 +16,7 @@ use slurm_codec::legacy::{
     classify_2024, Kind2024, LegacyClusterState, LegacyError, LegacyFedInfoRequest,
     LegacyFedInfoResponse,
 };
+use slurm_codec::msg::common::hex;
 use slurm_codec::msg::fed_info::{FedInfoResponse, FedState};
 use slurm_codec::msg::Message;
 use slurm_codec::version::ProtocolVersion;
@@ -157,10 +158,6 @@ fn check_2050(
         panic!("2050 body not typed: {:?}", f.body_error);
     }
     typed
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[test]

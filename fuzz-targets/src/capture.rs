@@ -5,7 +5,7 @@ use slurm_codec::conn::{ConnConfig, Connection, StreamStart};
 
 /// Input: the bytes of a capture file.
 pub fn read(data: &[u8]) {
-    let Ok(cap) = fedproxy::capture::parse_capture(data) else {
+    let Ok(cap) = tcpflow::parse_capture(data) else {
         return;
     };
     for c in &cap.connections {

@@ -1,7 +1,7 @@
 //! The `fedproxy run` configuration parser, including the legacy peer table.
 
-use fedproxy::legacy::PeerTable;
 use fedproxy::run::config::Config;
+use flurm::PeerTable;
 
 /// Input: the text of a configuration file (invalid UTF-8 is read lossily).
 pub fn parse(data: &[u8]) {

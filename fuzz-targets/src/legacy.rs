@@ -10,11 +10,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fedproxy::legacy::translator::Shared;
-use fedproxy::legacy::{
-    Action, Credentials, LegacyConfig, LegacyMetrics, PeerConfig, PeerTable, Role, Translator,
+use flurm::munge::{Decoded, MungeError};
+use flurm::{
+    Action, Credentials, LegacyConfig, LegacyMetrics, PeerConfig, PeerTable, Role,
+    TranslationContext, Translator,
 };
-use fedproxy::munge::{Decoded, MungeError};
 use slurm_codec::frame::{Frame, Framing};
 use slurm_codec::legacy::translate::{
     legacy_2024_to_slurm_2049, legacy_2025_to_slurm_2050, slurm_2049_to_legacy_2024,
@@ -50,7 +50,7 @@ impl Credentials for FakeMunge {
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
 
-fn shared(config: u8) -> Arc<Shared> {
+fn shared(config: u8) -> Arc<TranslationContext> {
     let legacy = LegacyConfig {
         local_cluster: Some("c1".into()),
         require_peer_credential: config & 4 != 0,
@@ -61,10 +61,10 @@ fn shared(config: u8) -> Arc<Shared> {
         name: Some("flurm".into()),
         match_addr: Some(PEER.to_string()),
         cluster: Some("legacy".into()),
-        dialect: fedproxy::legacy::Dialect::LegacyFlurm,
+        dialect: flurm::Dialect::LegacyFlurm,
         fed_id: Some(3),
     }];
-    Arc::new(Shared {
+    Arc::new(TranslationContext {
         peers: PeerTable::new(&peers, &legacy).expect("a valid peer table"),
         config: legacy,
         credentials: Arc::new(FakeMunge {

@@ -76,7 +76,7 @@ impl Seeds {
             if let Some(ng) = pcap_to_pcapng(&bytes) {
                 s.capture_file.insert(ng);
             }
-            let Ok(cap) = fedproxy::capture::parse_capture(&bytes) else {
+            let Ok(cap) = tcpflow::parse_capture(&bytes) else {
                 continue;
             };
             for c in &cap.connections {
@@ -147,7 +147,7 @@ struct Sets {
 
 /// Decodes a captured connection and collects its frames, bodies and (for a
 /// persistent connection) the frames after the handshake.
-fn observe(c: &fedproxy::capture::TcpConnection, records: &[Record], legacy: bool, s: &mut Sets) {
+fn observe(c: &tcpflow::TcpConnection, records: &[Record], legacy: bool, s: &mut Sets) {
     let mut conn = Connection::new(ConnConfig {
         start: if c.saw_syn {
             StreamStart::Beginning

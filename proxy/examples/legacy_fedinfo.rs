@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::Parser;
-use fedproxy::munge::Munge;
+use flurm::munge::Munge;
 use slurm_codec::auth::AuthSection;
 use slurm_codec::body_hash;
 use slurm_codec::frame::{BodyDecoding, Frame, FrameHead, Framing};

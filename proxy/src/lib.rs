@@ -1,15 +1,11 @@
 //! fedproxy: a transparent interop proxy beside slurmctld.
 //!
-//! - [`capture`]: pcap/pcapng reading and TCP reassembly (for replay).
 //! - [`replay`]: `fedproxy replay`, offline decode/re-encode of captures.
 //! - [`run`]: `fedproxy run`, the proxy daemon.
 //! - [`observe_budget`]: the process-wide budget for decoders' partial frames.
 //! - [`log_limit`]: per-reason log rate limiting ("N more like this").
 
-pub mod capture;
-pub mod legacy;
 pub mod log_limit;
-pub mod munge;
 pub mod observe_budget;
 pub mod replay;
 pub mod run;

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use fedproxy::capture::read_capture;
-use fedproxy::replay::{json::frame_json, replay_capture};
+use fedproxy_replay::{json::frame_json, replay_capture};
+use tcpflow::read_capture;
 
 /// Federation RPCs: FED_INFO, CTLD_MULT/SIB/DEP, PERSIST_INIT/RC, RESERVATION_INFO,
 /// ACCOUNTING_UPDATE, SLURM_RC on federation connections.

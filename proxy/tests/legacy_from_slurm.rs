@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use fedproxy::capture::read_capture;
-use fedproxy::replay::replay_capture;
+use fedproxy_replay::replay_capture;
 use slurm_codec::legacy::translate::slurm_2050_to_legacy_2025;
 use slurm_codec::legacy::{LegacyClusterState, LegacyFedInfoResponse};
 use slurm_codec::MsgType;
+use tcpflow::read_capture;
 
 fn fixture(name: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

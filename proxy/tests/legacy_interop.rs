@@ -9,12 +9,12 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fedproxy::legacy::config::{LegacyConfig, PeerConfig, PeerTable};
-use fedproxy::legacy::metrics::ProbeLog;
-use fedproxy::legacy::relay::serve_route;
-use fedproxy::legacy::translator::Shared;
-use fedproxy::legacy::LegacyMetrics;
-use fedproxy::munge::{Munge, MungeError};
+use fedproxy::run::legacy_route::serve_route;
+use flurm::config::{LegacyConfig, PeerConfig, PeerTable};
+use flurm::metrics::ProbeLog;
+use flurm::munge::{Munge, MungeError};
+use flurm::LegacyMetrics;
+use flurm::TranslationContext;
 use legacy_support::*;
 use slurm_codec::auth::AuthSection;
 use slurm_codec::body_hash;
@@ -34,9 +34,9 @@ struct File {
     peers: Vec<PeerConfig>,
 }
 
-fn shared(munge: Munge, toml_text: &str) -> Arc<Shared> {
+fn shared(munge: Munge, toml_text: &str) -> Arc<TranslationContext> {
     let f: File = toml::from_str(toml_text).unwrap();
-    Arc::new(Shared {
+    Arc::new(TranslationContext {
         peers: PeerTable::new(&f.peers, &f.legacy).unwrap(),
         config: f.legacy,
         credentials: Arc::new(munge),
@@ -45,7 +45,7 @@ fn shared(munge: Munge, toml_text: &str) -> Arc<Shared> {
 }
 
 /// Starts fedproxy's legacy route to `upstream`; returns its address.
-async fn proxy(shared: Arc<Shared>, upstream: SocketAddr) -> SocketAddr {
+async fn proxy(shared: Arc<TranslationContext>, upstream: SocketAddr) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(serve_route(
@@ -74,7 +74,7 @@ fn legacy_upstream_config() -> String {
     )
 }
 
-fn count(s: &Shared, direction: &str, from: &str, to: &str) -> u64 {
+fn count(s: &TranslationContext, direction: &str, from: &str, to: &str) -> u64 {
     s.metrics
         .translations
         .with_label_values(&[direction, from, to])
@@ -334,7 +334,7 @@ async fn frames_from_non_legacy_peers_are_never_translated() {
         (f.msg_type(), f.body_bytes().to_vec()),
         (MsgType(2025), vec![0; 12])
     );
-    let total: u64 = fedproxy::legacy::metrics::TRANSLATIONS
+    let total: u64 = flurm::metrics::TRANSLATIONS
         .iter()
         .map(|(d, a, b)| count(&s, d, a, b))
         .sum();
@@ -662,7 +662,8 @@ async fn fedproxy_run_counts_the_slurm_side_of_a_legacy_peer_calling_in() {
         .1
         .clone();
     let reply = exchange_from(std::net::IpAddr::from([127, 0, 0, 2]), addr, &req).await;
-    let f = Frame::decode(Bytes::from(reply), Framing::Normal).expect(&ctld.log());
+    let f = Frame::decode(Bytes::from(reply), Framing::Normal)
+        .unwrap_or_else(|e| panic!("{e}: {}", ctld.log()));
     assert_eq!(f.msg_type(), MsgType(2025));
 
     let mx = proxy.metrics();
@@ -679,4 +680,66 @@ async fn fedproxy_run_counts_the_slurm_side_of_a_legacy_peer_calling_in() {
     assert_eq!(sum(&text, "fedproxy_decode_errors_total{"), 0, "{text}");
     proxy.start_drain();
     proxy.shutdown().await;
+}
+
+/// One relay for legacy connections too: a Slurm client that stops reading stalls
+/// only the legacy peer → client direction; its own frames still reach the peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_on_a_legacy_connection_does_not_stall_the_other_direction() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let m = Munged::start();
+    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let s = shared(m.client(), &legacy_upstream_config());
+    let p = proxy(s, peer.local_addr().unwrap()).await;
+    let mut client = tokio::net::TcpStream::connect(p).await.unwrap();
+    let (upstream, _) = peer.accept().await.unwrap();
+    let (mut from_proxy, mut to_proxy) = upstream.into_split();
+
+    // Frames the translator cannot decode: forwarded frame by frame, unchanged.
+    let mut frame = 4092u32.to_be_bytes().to_vec();
+    frame.resize(4096, 0xab);
+    const FLOOD: usize = 64 << 20;
+    let flooded = Arc::new(AtomicUsize::new(0));
+    let flood = {
+        let (frame, flooded) = (frame.clone(), flooded.clone());
+        tokio::spawn(async move {
+            while flooded.load(Ordering::Relaxed) < FLOOD {
+                if to_proxy.write_all(&frame).await.is_err() {
+                    return;
+                }
+                flooded.fetch_add(frame.len(), Ordering::Relaxed);
+            }
+        })
+    };
+    // The client never reads: once the socket buffers are full the flood stops.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let stalled_at = flooded.load(Ordering::Relaxed);
+    assert!(
+        stalled_at < FLOOD,
+        "the peer → client direction did not stall"
+    );
+
+    const SENT: usize = 1 << 20;
+    let sender = tokio::spawn(async move {
+        for _ in 0..SENT / frame.len() {
+            client.write_all(&frame).await.unwrap();
+        }
+        client // kept open (and unread) until the end
+    });
+    let mut got = vec![0u8; SENT];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        from_proxy.read_exact(&mut got),
+    )
+    .await
+    .expect("client → peer frames were held up by the stalled direction")
+    .unwrap();
+    assert!(got
+        .chunks(4096)
+        .all(|f| f[..4] == 4092u32.to_be_bytes()[..] && f[4..].iter().all(|&b| b == 0xab)));
+    assert!(flooded.load(Ordering::Relaxed) < FLOOD);
+    drop(sender.await.unwrap());
+    flood.abort();
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use fedproxy::capture::read_capture;
-use fedproxy::replay::{replay_capture, ReplayedConnection};
+use fedproxy_replay::{replay_capture, ReplayedConnection};
 use slurm_codec::conn::{ConnConfig, ConnEvent, Connection, StreamStart};
 use slurm_codec::frame::Frame;
+use tcpflow::read_capture;
 
 fn captures(dir: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use fedproxy::capture::read_capture;
-use fedproxy::replay::{exit_status, replay_capture, ReplayedConnection, ReplayedFrame, Totals};
+use fedproxy::replay::exit_status;
+use fedproxy_replay::{replay_capture, ReplayedConnection, ReplayedFrame, Totals};
 use slurm_codec::conn::ObservedFrame;
+use tcpflow::read_capture;
 
 fn fed_info() -> Vec<ReplayedConnection> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures/slurm-22.05/fed_info.pcap");
@@ -57,7 +58,7 @@ fn a_non_exact_frame_is_reported_counted_and_exits_1() {
     assert!(!t.ok());
     assert_eq!(exit_status(&t, true), 1, "fedproxy replay exits 1");
 
-    let text = fedproxy::replay::summary::render("fed_info.pcap", &conns);
+    let text = fedproxy_replay::summary::render("fed_info.pcap", &conns);
     let line = format!("  not exact: conn {conn_id} ");
     assert!(
         text.lines()
@@ -66,7 +67,7 @@ fn a_non_exact_frame_is_reported_counted_and_exits_1() {
     );
     assert!(text.contains(&format!("{}/{} byte-exact", t.frames - 1, t.frames)));
 
-    let json = fedproxy::replay::json::frame_json("fed_info.pcap", c, &c.frames[0]);
+    let json = fedproxy_replay::json::frame_json("fed_info.pcap", c, &c.frames[0]);
     assert_eq!(json["exact"], serde_json::json!(false));
 }
 

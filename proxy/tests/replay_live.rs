@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use fedproxy::capture::read_capture;
 use fedproxy::replay::{live, replay_connections};
+use tcpflow::read_capture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_captured_connection_passes_through_the_proxy_unchanged_and_counted() {

@@ -9,9 +9,9 @@ mod run_support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fedproxy::capture::{read_capture, TcpConnection};
 use run_support::*;
 use slurm_codec::Direction;
+use tcpflow::{read_capture, TcpConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

@@ -185,13 +185,6 @@ impl Summary for FedInfoRequest {
     }
 }
 
-impl Summary for FedInfoResponse {
-    /// `FED_INFO fed1: alpha#1 ACTIVE 127.0.0.1:6817, beta#2 ACTIVE 127.0.0.1:7817`
-    fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t), self.describe())
-    }
-}
-
 impl Summary for ReservationInfoRequest {
     fn summary(&self, t: MsgType) -> String {
         format!(
@@ -202,36 +195,27 @@ impl Summary for ReservationInfoRequest {
     }
 }
 
-impl Summary for ReservationInfoResponse {
-    fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t), self.describe())
-    }
+/// The message name without its prefix, then the body's own `describe()`:
+/// `FED_INFO fed1: alpha#1 ACTIVE 127.0.0.1:6817, beta#2 ACTIVE 127.0.0.1:7817`,
+/// `SIB_MSG FED_JOB_SUBMIT_BATCH job 67108865 (cluster 1, local 1)`.
+macro_rules! summary_by_describe {
+    ($($body:ty),* $(,)?) => {$(
+        impl Summary for $body {
+            fn summary(&self, t: MsgType) -> String {
+                format!("{} {}", short_name(t), self.describe())
+            }
+        }
+    )*};
 }
 
-impl Summary for CtldMultMsg {
-    fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t), self.describe())
-    }
-}
-
-impl Summary for SibMsg {
-    /// `SIB_MSG FED_JOB_SUBMIT_BATCH job 67108865 (cluster 1, local 1)`
-    fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t), self.describe())
-    }
-}
-
-impl Summary for SendDep {
-    fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t), self.describe())
-    }
-}
-
-impl Summary for UpdateOriginDep {
-    fn summary(&self, t: MsgType) -> String {
-        format!("{} {}", short_name(t), self.describe())
-    }
-}
+summary_by_describe!(
+    FedInfoResponse,
+    ReservationInfoResponse,
+    CtldMultMsg,
+    SibMsg,
+    SendDep,
+    UpdateOriginDep,
+);
 
 impl Summary for SlurmRc {
     /// `SLURM_RC 0`, `SLURM_RC 2002 ESLURM_ACCESS_DENIED`

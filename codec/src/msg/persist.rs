@@ -20,6 +20,14 @@ pub enum PersistType {
 }
 
 impl PersistType {
+    /// The msg_type namespace of the frames on a connection of this type.
+    pub fn namespace(self) -> crate::msg_type::Namespace {
+        match self {
+            PersistType::Dbd => crate::msg_type::Namespace::Dbd,
+            _ => crate::msg_type::Namespace::Slurm,
+        }
+    }
+
     pub fn from_wire(v: u16) -> Self {
         match v {
             0 => PersistType::None,

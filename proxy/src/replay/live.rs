@@ -13,11 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 use slurm_codec::Direction;
 
-use crate::capture::TcpConnection;
 use crate::run::config::Config;
 use crate::run::Proxy;
+use tcpflow::TcpConnection;
 
-use super::decode::ReplayedConnection;
+use fedproxy_replay::ReplayedConnection;
 
 /// How long one side waits for bytes the other side sent.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);

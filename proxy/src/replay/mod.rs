@@ -2,20 +2,18 @@
 //! captures, re-encode it, compare with the captured bytes, and show the result
 //! as a summary, JSON lines or a readable conversation.
 
-pub mod conversation;
-pub mod decode;
-pub mod json;
 pub mod live;
-pub mod summary;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::capture::{read_capture, Capture};
+use fedproxy_replay::{conversation, json, summary};
+use tcpflow::{read_capture, Capture};
 
-pub use decode::{replay_capture, replay_connections, ReplayedConnection, ReplayedFrame};
-pub use summary::Totals;
+pub use fedproxy_replay::{
+    replay_capture, replay_connections, ReplayedConnection, ReplayedFrame, Totals,
+};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -142,7 +140,7 @@ pub fn exit_status(totals: &Totals, live_ok: bool) -> u8 {
 }
 
 /// Runs the live replay and prints its report; true when it passed.
-fn run_live(pairs: &[(&crate::capture::TcpConnection, &ReplayedConnection)]) -> bool {
+fn run_live(pairs: &[(&tcpflow::TcpConnection, &ReplayedConnection)]) -> bool {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -6,9 +6,8 @@
 //! `listen -> upstream` relays (no iptables needed). At least one listener is required.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -27,10 +26,10 @@ pub struct Config {
     pub relay: RelayConfig,
     /// `[legacy]`: legacy FLURM interop settings (README.md, "Legacy FLURM peers").
     #[serde(default)]
-    pub legacy: Option<crate::legacy::LegacyConfig>,
+    pub legacy: Option<flurm::LegacyConfig>,
     /// `[[peer]]`: per-peer dialect (README.md, "Legacy FLURM peers").
     #[serde(default, rename = "peer")]
-    pub peers: Vec<crate::legacy::PeerConfig>,
+    pub peers: Vec<flurm::PeerConfig>,
 }
 
 /// `[admin]`: the HTTP server with `/metrics`, `/live`, `/ready`.
@@ -190,17 +189,57 @@ impl RelayConfig {
     }
 }
 
-/// A configuration problem, with the key it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A configuration problem; each message names the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {error}", path.display())]
+    Read { path: PathBuf, error: String },
+    #[error("config file {}: {error}", path.display())]
+    InFile {
+        path: PathBuf,
+        error: Box<ConfigError>,
+    },
+    /// TOML syntax, an unknown key, a value of the wrong type (toml's message).
+    #[error("{0}")]
+    Parse(String),
+    #[error("no listener configured: add [inbound], [outbound] or at least one [[route]]")]
+    NoListener,
+    #[error(
+        "inbound.transparent = true needs inbound.upstream on the head node's own address, not {0} \
+         (the kernel does not route a non-local source address to loopback)"
+    )]
+    TransparentToLoopback(SocketAddr),
+    #[error("relay.connect_timeout_ms must be > 0")]
+    ZeroConnectTimeout,
+    #[error("relay.buffer_size = {0} is out of range (1024 ..= 1048576)")]
+    BufferSize(usize),
+    #[error("relay.max_observed_frame = {0} is out of range (64 ..= 1073741824)")]
+    MaxObservedFrame(usize),
+    #[error("relay.observe_budget = {budget} is below relay.max_observed_frame = {frame} (one frame must fit)")]
+    ObserveBudget { budget: usize, frame: usize },
+    #[error("{key}: route name {name:?} must be 1-64 printable ASCII characters without spaces")]
+    BadName { key: String, name: String },
+    #[error("{first} and {second} share the listener name {name:?}; give routes distinct names")]
+    DuplicateName {
+        first: String,
+        second: String,
+        name: String,
+    },
+    #[error("{key} = {addr} is also {other}")]
+    DuplicateAddress {
+        key: String,
+        addr: SocketAddr,
+        other: String,
+    },
+    #[error("{key}: upstream {upstream} has port 0")]
+    UpstreamPortZero { key: String, upstream: SocketAddr },
+    #[error("{key} = {upstream} points at this proxy's own {other} (a relay loop)")]
+    UpstreamIsProxy {
+        key: String,
+        upstream: SocketAddr,
+        other: String,
+    },
 }
-
-impl std::error::Error for ConfigError {}
 
 /// Where a listener comes from in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,18 +268,22 @@ pub struct ListenerSpec {
 impl Config {
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config =
-            toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().to_string()))?;
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Reads, parses and validates a file; errors name the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        Config::from_toml(&text)
-            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        })?;
+        Config::from_toml(&text).map_err(|e| ConfigError::InFile {
+            path: path.to_path_buf(),
+            error: Box::new(e),
+        })
     }
 
     /// The listeners to bind, in a stable order: inbound, outbound, routes.
@@ -281,43 +324,30 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let listeners = self.listeners();
         if listeners.is_empty() {
-            return Err(ConfigError(
-                "no listener configured: add [inbound], [outbound] or at least one [[route]]"
-                    .into(),
-            ));
+            return Err(ConfigError::NoListener);
         }
         if let Some(i) = self
             .inbound
             .as_ref()
             .filter(|i| i.transparent && i.upstream.ip().is_loopback())
         {
-            return Err(ConfigError(format!(
-                "inbound.transparent = true needs inbound.upstream on the head node's own address, not {} \
-                 (the kernel does not route a non-local source address to loopback)",
-                i.upstream
-            )));
+            return Err(ConfigError::TransparentToLoopback(i.upstream));
         }
         let r = &self.relay;
         if r.connect_timeout_ms == 0 {
-            return Err(ConfigError("relay.connect_timeout_ms must be > 0".into()));
+            return Err(ConfigError::ZeroConnectTimeout);
         }
         if !(1024..=1 << 20).contains(&r.buffer_size) {
-            return Err(ConfigError(format!(
-                "relay.buffer_size = {} is out of range (1024 ..= 1048576)",
-                r.buffer_size
-            )));
+            return Err(ConfigError::BufferSize(r.buffer_size));
         }
         if !(64..=1 << 30).contains(&r.max_observed_frame) {
-            return Err(ConfigError(format!(
-                "relay.max_observed_frame = {} is out of range (64 ..= 1073741824)",
-                r.max_observed_frame
-            )));
+            return Err(ConfigError::MaxObservedFrame(r.max_observed_frame));
         }
         if r.observe_budget < r.max_observed_frame {
-            return Err(ConfigError(format!(
-                "relay.observe_budget = {} is below relay.max_observed_frame = {} (one frame must fit)",
-                r.observe_budget, r.max_observed_frame
-            )));
+            return Err(ConfigError::ObserveBudget {
+                budget: r.observe_budget,
+                frame: r.max_observed_frame,
+            });
         }
         let mut names: HashMap<&str, &str> = HashMap::new();
         let mut addrs: HashMap<SocketAddr, String> = HashMap::new();
@@ -327,25 +357,26 @@ impl Config {
                 || l.name.len() > 64
                 || !l.name.chars().all(|c| c.is_ascii_graphic())
             {
-                return Err(ConfigError(format!(
-                    "{}: route name {:?} must be 1-64 printable ASCII characters without spaces",
-                    l.key.replace(".listen", ".name"),
-                    l.name
-                )));
+                return Err(ConfigError::BadName {
+                    key: l.key.replace(".listen", ".name"),
+                    name: l.name.clone(),
+                });
             }
             if let Some(other) = names.insert(&l.name, &l.key) {
-                return Err(ConfigError(format!(
-                    "{} and {} share the listener name {:?}; give routes distinct names",
-                    other, l.key, l.name
-                )));
+                return Err(ConfigError::DuplicateName {
+                    first: other.to_string(),
+                    second: l.key.clone(),
+                    name: l.name.clone(),
+                });
             }
             // Port 0 asks the OS for a free port: never a clash.
             if l.listen.port() != 0 {
                 if let Some(other) = addrs.insert(l.listen, l.key.clone()) {
-                    return Err(ConfigError(format!(
-                        "{} = {} is also {}",
-                        l.key, l.listen, other
-                    )));
+                    return Err(ConfigError::DuplicateAddress {
+                        key: l.key.clone(),
+                        addr: l.listen,
+                        other,
+                    });
                 }
             }
         }
@@ -357,16 +388,17 @@ impl Config {
                 ListenerKind::Outbound => continue,
             };
             if upstream.port() == 0 {
-                return Err(ConfigError(format!(
-                    "{}: upstream {upstream} has port 0",
-                    l.key.replace("listen", "upstream")
-                )));
+                return Err(ConfigError::UpstreamPortZero {
+                    key: l.key.replace("listen", "upstream"),
+                    upstream,
+                });
             }
             if let Some(other) = addrs.get(&upstream) {
-                return Err(ConfigError(format!(
-                    "{} = {upstream} points at this proxy's own {other} (a relay loop)",
-                    l.key.replace("listen", "upstream")
-                )));
+                return Err(ConfigError::UpstreamIsProxy {
+                    key: l.key.replace("listen", "upstream"),
+                    upstream,
+                    other: other.clone(),
+                });
             }
         }
         Ok(())
@@ -408,24 +440,24 @@ mod tests {
         let e =
             Config::from_toml("[inbound]\nlisten = \"0.0.0.0:1\"\nupstrem = \"127.0.0.1:6817\"\n")
                 .unwrap_err();
-        assert!(e.0.contains("upstrem"), "{e}");
+        assert!(e.to_string().contains("upstrem"), "{e}");
         let e = Config::from_toml("[[route]]\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n[relay]\nidle_timeout_ms = 5\n")
             .unwrap_err();
-        assert!(e.0.contains("idle_timeout_ms"), "{e}");
+        assert!(e.to_string().contains("idle_timeout_ms"), "{e}");
         let e = Config::from_toml("[inbound]\n[metrics]\n").unwrap_err();
-        assert!(e.0.contains("metrics"), "{e}");
+        assert!(e.to_string().contains("metrics"), "{e}");
     }
 
     #[test]
     fn bad_values_are_explained() {
         let e = Config::from_toml("").unwrap_err();
-        assert!(e.0.contains("no listener"), "{e}");
+        assert!(e.to_string().contains("no listener"), "{e}");
         let e = Config::from_toml("[inbound]\nlisten = \"localhost:1\"\n").unwrap_err();
-        assert!(e.0.contains("listen"), "{e}");
+        assert!(e.to_string().contains("listen"), "{e}");
         let e = Config::from_toml("[inbound]\nlisten = \"127.0.0.1:7000\"\n[[route]]\nlisten = \"127.0.0.1:7000\"\nupstream = \"127.0.0.1:6817\"\n")
             .unwrap_err();
         assert!(
-            e.0.contains("route[0].listen") && e.0.contains("inbound.listen"),
+            e.to_string().contains("route[0].listen") && e.to_string().contains("inbound.listen"),
             "{e}"
         );
         let e = Config::from_toml(
@@ -433,11 +465,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.0.contains("route[0].upstream") && e.0.contains("loop"),
+            e.to_string().contains("route[0].upstream") && e.to_string().contains("loop"),
             "{e}"
         );
         let e = Config::from_toml("[outbound]\n[relay]\nbuffer_size = 10\n").unwrap_err();
-        assert!(e.0.contains("relay.buffer_size"), "{e}");
+        assert!(e.to_string().contains("relay.buffer_size"), "{e}");
     }
 
     #[test]

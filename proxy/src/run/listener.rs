@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::IntCounter;
+use slurm_codec::conn::ConnKind;
 use slurm_codec::Direction;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -16,32 +17,32 @@ use tracing::{debug, info, warn};
 
 use super::config::{ListenerKind, ListenerSpec, RelayConfig};
 use super::connect::{connect, set_keepalive};
-use super::loop_guard::{LoopGuard, LoopReason};
+use super::loop_guard::{LoopGuard, LoopReason, OwnUpstream};
 use super::metrics::Metrics;
 use super::observe::{ConnInfo, Observer};
 use super::orig_dst::{canonical, original_dst};
-use super::relay::relay;
+use super::relay::{relay, Ends};
 use super::shutdown::Drain;
 
 /// State shared by every listener and connection of one proxy.
-pub struct Shared {
+pub struct ProxyState {
     pub metrics: Arc<Metrics>,
     pub relay: RelayConfig,
     pub guard: Arc<LoopGuard>,
     pub drain: Arc<Drain>,
     /// Legacy FLURM translation (set when a `legacy-flurm` peer is configured).
-    pub legacy: Option<crate::legacy::LegacyRuntime>,
+    pub legacy: Option<flurm::LegacyRuntime>,
     next_id: AtomicU64,
 }
 
-impl Shared {
+impl ProxyState {
     pub fn new(
         metrics: Arc<Metrics>,
         relay: RelayConfig,
         guard: Arc<LoopGuard>,
         drain: Arc<Drain>,
-    ) -> Shared {
-        Shared {
+    ) -> ProxyState {
+        ProxyState {
             metrics,
             relay,
             guard,
@@ -51,7 +52,7 @@ impl Shared {
         }
     }
 
-    pub fn with_legacy(mut self, legacy: Option<crate::legacy::LegacyRuntime>) -> Shared {
+    pub fn with_legacy(mut self, legacy: Option<flurm::LegacyRuntime>) -> ProxyState {
         self.legacy = legacy;
         self
     }
@@ -107,7 +108,7 @@ pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, String> {
 
 /// Accepts until draining starts; then the listening socket is closed, so new
 /// connections are refused by the kernel.
-pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
+pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: Arc<ProxyState>) {
     loop {
         let (stream, peer) = tokio::select! {
             _ = shared.drain.started() => break,
@@ -135,138 +136,172 @@ async fn handle(
     peer: SocketAddr,
     id: u64,
     ctx: Arc<ListenerCtx>,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
 ) {
-    let m = &shared.metrics;
-    if let Some(reason) = shared.guard.check_accepted(peer, &client) {
-        return refuse(&ctx, &shared, id, peer, None, reason);
-    }
-    let upstream_addr = match ctx.spec.kind {
-        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => upstream,
-        ListenerKind::Outbound => match original_dst(&client) {
-            Ok(a) => a,
-            Err(e) => {
-                m.orig_dst_failures.with_label_values(&[&ctx.name]).inc();
-                warn!(conn = id, listener = %ctx.name, client = %peer, error = %e,
-                    "cannot read the original destination (SO_ORIGINAL_DST); closing the connection");
-                return;
-            }
-        },
+    let Some(upstream_addr) = choose_upstream(&client, peer, id, &ctx, &shared) else {
+        return;
     };
-    if shared.guard.is_self_target(upstream_addr) {
-        return refuse(
-            &ctx,
-            &shared,
-            id,
-            peer,
-            Some(upstream_addr),
-            LoopReason::SelfTarget,
-        );
-    }
-    // Transparent inbound: leave from the client's address so slurmctld sees it.
-    let source = matches!(
-        ctx.spec.kind,
-        ListenerKind::Inbound {
-            transparent: true,
-            ..
-        }
-    )
-    .then_some(peer);
-    let (upstream, own) = match connect(
-        upstream_addr,
-        source,
-        shared.relay.connect_timeout(),
-        &shared.guard,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            m.upstream_connect_failures
-                .with_label_values(&[&ctx.name, e.reason()])
-                .inc();
-            warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
-                "upstream connect failed; closing the client connection");
-            return;
-        }
+    let Some((upstream, own)) = connect_upstream(peer, upstream_addr, id, &ctx, &shared).await
+    else {
+        return;
     };
-    // TCP_NODELAY was set in connect(); keepalive only where a peer can vanish.
-    if !upstream_addr.ip().is_loopback() {
-        set_keepalive(SockRef::from(&upstream), shared.relay.keepalive_secs);
-    }
     let info = ConnInfo {
         id,
         listener: ctx.name.clone(),
         client: peer,
         upstream: upstream_addr,
     };
-    let mut observer = Observer::new(
-        m.clone(),
+    relay_and_account(
+        Ends {
+            client: &client,
+            upstream: &upstream,
+        },
         info,
-        shared
-            .relay
-            .observe
-            .then_some(shared.relay.max_observed_frame),
+        &ctx,
+        &shared,
+    )
+    .await;
+    drop(own);
+}
+
+/// The loop guard and the upstream: fixed, or the original destination.
+/// `None` when the connection is refused (counted and logged here).
+fn choose_upstream(
+    client: &TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    ctx: &ListenerCtx,
+    shared: &ProxyState,
+) -> Option<SocketAddr> {
+    if let Some(reason) = shared.guard.check_accepted(peer, client) {
+        refuse(ctx, shared, id, peer, None, reason);
+        return None;
+    }
+    let upstream = match ctx.spec.kind {
+        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream } => upstream,
+        ListenerKind::Outbound => match original_dst(client) {
+            Ok(a) => a,
+            Err(e) => {
+                shared
+                    .metrics
+                    .orig_dst_failures
+                    .with_label_values(&[&ctx.name])
+                    .inc();
+                warn!(conn = id, listener = %ctx.name, client = %peer, error = %e,
+                    "cannot read the original destination (SO_ORIGINAL_DST); closing the connection");
+                return None;
+            }
+        },
+    };
+    if shared.guard.is_self_target(upstream) {
+        refuse(
+            ctx,
+            shared,
+            id,
+            peer,
+            Some(upstream),
+            LoopReason::SelfTarget,
+        );
+        return None;
+    }
+    Some(upstream)
+}
+
+/// Connects to the upstream (from the client's address on a transparent inbound
+/// listener, so slurmctld sees it). `None` when that fails (counted and logged).
+async fn connect_upstream(
+    peer: SocketAddr,
+    upstream_addr: SocketAddr,
+    id: u64,
+    ctx: &ListenerCtx,
+    shared: &ProxyState,
+) -> Option<(TcpStream, OwnUpstream)> {
+    let transparent = matches!(
+        ctx.spec.kind,
+        ListenerKind::Inbound {
+            transparent: true,
+            ..
+        }
     );
-    // Legacy FLURM peers: frame-at-a-time through the translator instead of the
-    // byte relay; the observer sees the Slurm side of the connection.
-    if let Some(t) = shared
+    let source = transparent.then_some(peer);
+    let timeout = shared.relay.connect_timeout();
+    let (upstream, own) = match connect(upstream_addr, source, timeout, &shared.guard).await {
+        Ok(c) => c,
+        Err(e) => {
+            shared
+                .metrics
+                .upstream_connect_failures
+                .with_label_values(&[&ctx.name, e.reason()])
+                .inc();
+            warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
+                "upstream connect failed; closing the client connection");
+            return None;
+        }
+    };
+    // TCP_NODELAY was set in connect(); keepalive only where a peer can vanish.
+    if !upstream_addr.ip().is_loopback() {
+        set_keepalive(SockRef::from(&upstream), shared.relay.keepalive_secs);
+    }
+    Some((upstream, own))
+}
+
+/// Relays one connection (through the legacy stage when either end is a legacy
+/// FLURM peer), then counts and logs how it ended.
+async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, shared: &ProxyState) {
+    let m = &shared.metrics;
+    let (id, peer, upstream_addr) = (info.id, info.client, info.upstream);
+    let stage = shared
         .legacy
         .as_ref()
-        .and_then(|l| l.translator(peer, upstream_addr))
-    {
-        let probes = shared.legacy.as_ref().map(|l| l.probes.clone());
-        let r = crate::legacy::relay::relay(client, upstream, t, peer, probes, Some(&mut observer))
-            .await;
-        m.connections_closed
-            .with_label_values(&[&ctx.name, "legacy"])
-            .inc();
-        if let Err(e) = r {
-            debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, error = %e,
-                "legacy connection ended with an error");
-        }
-        drop(own);
-        return;
-    }
-    let observer = Mutex::new(observer);
-    debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, "relaying");
+        .and_then(|l| l.stage(peer, upstream_addr))
+        .map(Mutex::new);
+    let max_frame = shared
+        .relay
+        .observe
+        .then_some(shared.relay.max_observed_frame);
+    let observer = Mutex::new(Observer::new(m.clone(), info, max_frame));
+    debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
+        legacy = stage.is_some(), "relaying");
     let (done, result) = relay(
-        &client,
-        &upstream,
+        ends,
         &observer,
+        stage.as_ref(),
         &ctx.bytes,
         shared.relay.buffer_size,
     )
     .await;
     let kind = observer.lock().unwrap_or_else(|e| e.into_inner()).kind();
+    // Legacy connections are counted as such whatever the codec made of them.
+    let kind_label = if stage.is_some() {
+        "legacy"
+    } else {
+        kind.as_str()
+    };
     m.connections_closed
-        .with_label_values(&[&ctx.name, kind.as_str()])
+        .with_label_values(&[&ctx.name, kind_label])
         .inc();
     match result {
         Ok(()) => {
             debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
-            conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "connection closed")
+            conn_kind = kind_label, bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1],
+            refused = done.refused, "connection closed")
         }
         Err(e) => {
             debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
-            conn_kind = kind.as_str(), bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], error = %e,
+            conn_kind = kind_label, bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], error = %e,
             "connection ended with an error")
         }
     }
     // Persistent federation connections are worth a line of their own.
-    if !matches!(
-        kind,
-        slurm_codec::conn::ConnKind::Oneshot | slurm_codec::conn::ConnKind::Unknown
-    ) {
+    if stage.is_none() && !matches!(kind, ConnKind::Oneshot | ConnKind::Unknown) {
         info!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, conn_kind = kind.as_str(),
             bytes_c2s = done.bytes[0], bytes_s2c = done.bytes[1], "persistent connection closed");
     }
-    drop(own);
 }
 
 fn refuse(
     ctx: &ListenerCtx,
-    shared: &Shared,
+    shared: &ProxyState,
     id: u64,
     peer: SocketAddr,
     dst: Option<SocketAddr>,

@@ -94,9 +94,9 @@ pub struct Metrics {
     pub peers: PeerLabels,
     /// Legacy FLURM families (`fedproxy_legacy_*`): always registered, so HTTP
     /// probes are counted even before any legacy peer is configured.
-    pub legacy: crate::legacy::LegacyMetrics,
+    pub legacy: flurm::LegacyMetrics,
     /// Counts HTTP requests on Slurm ports and logs each client address once.
-    pub probes: std::sync::Arc<crate::legacy::metrics::ProbeLog>,
+    pub probes: std::sync::Arc<flurm::metrics::ProbeLog>,
 }
 
 /// RPC latency buckets (seconds): 100 µs … 30 s.
@@ -218,7 +218,7 @@ impl Metrics {
                     .expect("valid metric"),
             ),
             peers: PeerLabels::default(),
-            legacy: crate::legacy::LegacyMetrics::new(),
+            legacy: flurm::LegacyMetrics::new(),
             probes: Default::default(),
             registry,
         };

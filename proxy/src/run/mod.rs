@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod config;
 pub mod connect;
+pub mod legacy_route;
 pub mod listener;
 pub mod loop_guard;
 pub mod metrics;
@@ -37,7 +38,7 @@ pub use config::{Config, ConfigError};
 pub use metrics::Metrics;
 
 use admin::AdminState;
-use listener::{ListenerCtx, Shared};
+use listener::{ListenerCtx, ProxyState};
 use loop_guard::LoopGuard;
 use shutdown::Drain;
 
@@ -57,7 +58,7 @@ pub struct RunArgs {
 pub struct Proxy {
     admin_addr: SocketAddr,
     listeners: Vec<(String, SocketAddr)>,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -84,14 +85,15 @@ impl Proxy {
         let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.2).collect();
         own.push(admin_addr);
         let guard = Arc::new(LoopGuard::new(own));
-        let legacy = crate::legacy::LegacyRuntime::from_config(
+        let legacy = flurm::LegacyRuntime::from_config(
             cfg.legacy.as_ref(),
             &cfg.peers,
             metrics.legacy.clone(),
             metrics.probes.clone(),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         let shared = Arc::new(
-            Shared::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone())
+            ProxyState::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone())
                 .with_legacy(legacy),
         );
 

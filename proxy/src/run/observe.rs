@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::IntGauge;
-use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, StreamStart};
+use slurm_codec::conn::{ConnConfig, ConnEvent, ConnKind, Connection, ObservedFrame, StreamStart};
 use slurm_codec::frame::BodyDecoding;
-use slurm_codec::frame::FrameHead;
-use slurm_codec::msg::{Message, PersistInit, PersistType};
+use slurm_codec::frame::{FrameHead, FramingKind};
+use slurm_codec::msg::{Message, PersistInit};
 use slurm_codec::msg_type::MsgType;
+use slurm_codec::DecodeError;
 use slurm_codec::Direction;
 use tracing::{debug, info, warn};
 
@@ -165,123 +166,130 @@ impl Observer {
         self.events[dir.index()] = events;
     }
 
+    /// Every codec event is matched here, so a new one fails to compile until handled.
     fn handle_events(&mut self, events: &mut Vec<ConnEvent>) {
         let now = Instant::now();
         for ev in events.drain(..) {
             match ev {
-                ConnEvent::Frame(f) => {
-                    let frame = &f.frame;
-                    let ns = frame.namespace();
-                    let t = msg_type_label(frame.msg_type(), ns);
-                    // A PERSIST_INIT is counted under the kind it asks for (the
-                    // connection only changes kind when the reply accepts it).
-                    let kind = match frame.message() {
-                        Some(Message::PersistInit(init)) => kind_of(init.persist_type),
-                        _ => self.conn_kind(),
-                    };
-                    self.metrics
-                        .messages
-                        .with_label_values(&[f.dir.as_str(), t, kind.as_str()])
-                        .inc();
-                    match f.dir {
-                        Direction::ClientToServer
-                            if matches!(frame.head, FrameHead::Normal { .. }) =>
-                        {
-                            self.pending_rpc = Some((t, now));
-                        }
-                        Direction::ServerToClient => {
-                            if let Some((req, since)) = self.pending_rpc.take() {
-                                self.metrics
-                                    .rpc_duration
-                                    .with_label_values(&[req])
-                                    .observe(now.duration_since(since).as_secs_f64());
-                            }
-                        }
-                        _ => {}
-                    }
-                    if let Some(m) = frame.message() {
-                        self.count_sib(f.dir, m);
-                    }
-                }
+                ConnEvent::Frame(f) => self.on_frame(&f, now),
                 ConnEvent::Oversized {
                     dir,
                     msg_type,
                     framing,
                     len,
                     ..
-                } => {
-                    let ns = match framing {
-                        slurm_codec::frame::FramingKind::Dbd => {
-                            slurm_codec::msg_type::Namespace::Dbd
-                        }
-                        _ => slurm_codec::msg_type::Namespace::Slurm,
-                    };
-                    let t = msg_type.map(|t| msg_type_label(t, ns)).unwrap_or(UNKNOWN);
-                    self.metrics
-                        .oversized_frames
-                        .with_label_values(&[dir.as_str(), t])
-                        .inc();
-                    // Still a message: count it by type too.
-                    self.metrics
-                        .messages
-                        .with_label_values(&[dir.as_str(), t, self.conn_kind().as_str()])
-                        .inc();
-                    debug!(conn = self.info.id, listener = %self.info.listener, dir = dir.as_str(), len, msg_type = t,
-                        "oversized frame relayed, only its start decoded");
-                }
+                } => self.on_oversized(dir, msg_type, framing, len),
                 ConnEvent::Error {
                     dir,
                     stream_offset,
                     error,
-                } => {
-                    self.metrics
-                        .decode_errors
-                        .with_label_values(&[dir.as_str(), error.reason()])
-                        .inc();
-                    if !self.error_logged {
-                        self.error_logged = true;
-                        warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
-                            upstream = %self.info.upstream, dir = dir.as_str(), stream_offset, reason = error.reason(),
-                            error = %error, "decode error; relaying this direction undecoded from here on");
-                    }
-                }
+                } => self.on_decode_error(dir, stream_offset, &error),
                 ConnEvent::PersistEstablished {
                     kind,
                     version,
                     init,
-                } => {
-                    self.peer_established(kind, version, &init);
-                }
-                ConnEvent::PersistRefused { rc, init } => {
-                    let pt = persist_type_label(init.persist_type);
-                    self.metrics
-                        .persist_refused
-                        .with_label_values(&[&*self.info.listener, &pt])
-                        .inc();
-                    info!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
-                        cluster = %init.cluster_name.text().unwrap_or_default(), persist_type = %pt, rc,
-                        "PERSIST_INIT refused");
-                }
-                ConnEvent::Http { dir, request_line } => {
-                    debug!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
-                        upstream = %self.info.upstream, dir = dir.as_str(), request_line = %request_line,
-                        "HTTP on a Slurm port; relaying the connection undecoded");
-                    // Legacy FLURM federates over HTTP: count by path, warn once per address.
-                    self.metrics.probes.observe(
-                        &self.metrics.legacy,
-                        "unconfigured",
-                        self.info.client.ip(),
-                        &request_line,
-                    );
-                }
+                } => self.peer_established(kind, version, &init),
+                ConnEvent::PersistRefused { rc, init } => self.on_persist_refused(rc, &init),
+                ConnEvent::Http { dir, request_line } => self.on_http(dir, &request_line),
                 // Mid-stream only; the proxy always starts at the beginning.
                 ConnEvent::Resync { .. } | ConnEvent::Reoriented => {}
-                // Events added to the codec later are ignored until handled here.
-                #[allow(unreachable_patterns)]
-                _ => {}
             }
         }
         self.sync_kind();
+    }
+
+    /// A decoded frame: counted by type and kind; a request starts the RPC timer,
+    /// its reply stops it.
+    fn on_frame(&mut self, f: &ObservedFrame, now: Instant) {
+        let frame = &f.frame;
+        let t = msg_type_label(frame.msg_type(), frame.namespace());
+        // A PERSIST_INIT is counted under the kind it asks for (the
+        // connection only changes kind when the reply accepts it).
+        let kind = match frame.message() {
+            Some(Message::PersistInit(init)) => ConnKind::of(init.persist_type),
+            _ => self.conn_kind(),
+        };
+        self.metrics
+            .messages
+            .with_label_values(&[f.dir.as_str(), t, kind.as_str()])
+            .inc();
+        match f.dir {
+            Direction::ClientToServer if matches!(frame.head, FrameHead::Normal { .. }) => {
+                self.pending_rpc = Some((t, now));
+            }
+            Direction::ServerToClient => {
+                if let Some((req, since)) = self.pending_rpc.take() {
+                    self.metrics
+                        .rpc_duration
+                        .with_label_values(&[req])
+                        .observe(now.duration_since(since).as_secs_f64());
+                }
+            }
+            Direction::ClientToServer => {}
+        }
+        if let Some(m) = frame.message() {
+            self.count_sib(f.dir, m);
+        }
+    }
+
+    fn on_oversized(
+        &mut self,
+        dir: Direction,
+        msg_type: Option<MsgType>,
+        framing: FramingKind,
+        len: u32,
+    ) {
+        let t = msg_type
+            .map(|t| msg_type_label(t, framing.namespace()))
+            .unwrap_or(UNKNOWN);
+        self.metrics
+            .oversized_frames
+            .with_label_values(&[dir.as_str(), t])
+            .inc();
+        // Still a message: count it by type too.
+        self.metrics
+            .messages
+            .with_label_values(&[dir.as_str(), t, self.conn_kind().as_str()])
+            .inc();
+        debug!(conn = self.info.id, listener = %self.info.listener, dir = dir.as_str(), len, msg_type = t,
+            "oversized frame relayed, only its start decoded");
+    }
+
+    fn on_decode_error(&mut self, dir: Direction, stream_offset: u64, error: &DecodeError) {
+        self.metrics
+            .decode_errors
+            .with_label_values(&[dir.as_str(), error.reason()])
+            .inc();
+        if !self.error_logged {
+            self.error_logged = true;
+            warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+                upstream = %self.info.upstream, dir = dir.as_str(), stream_offset, reason = error.reason(),
+                error = %error, "decode error; relaying this direction undecoded from here on");
+        }
+    }
+
+    fn on_persist_refused(&mut self, rc: i32, init: &PersistInit) {
+        let pt = persist_type_label(init.persist_type);
+        self.metrics
+            .persist_refused
+            .with_label_values(&[&*self.info.listener, &pt])
+            .inc();
+        info!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+            cluster = %init.cluster_name.text().unwrap_or_default(), persist_type = %pt, rc,
+            "PERSIST_INIT refused");
+    }
+
+    fn on_http(&mut self, dir: Direction, request_line: &str) {
+        debug!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+            upstream = %self.info.upstream, dir = dir.as_str(), request_line = %request_line,
+            "HTTP on a Slurm port; relaying the connection undecoded");
+        // Legacy FLURM federates over HTTP: count by path, warn once per address.
+        self.metrics.probes.observe(
+            &self.metrics.legacy,
+            "unconfigured",
+            self.info.client.ip(),
+            request_line,
+        );
     }
 
     fn peer_established(
@@ -379,14 +387,6 @@ fn is_sib_type(t: Option<MsgType>) -> bool {
                 | MsgType::REQUEST_SIB_JOB_UNLOCK
         )
     )
-}
-
-fn kind_of(t: PersistType) -> ConnKind {
-    match t {
-        PersistType::Fed => ConnKind::FedPersist,
-        PersistType::Dbd => ConnKind::DbdPersist,
-        _ => ConnKind::OtherPersist,
-    }
 }
 
 /// The persist_type label: a closed set (a wire value outside it is `UNKNOWN`).

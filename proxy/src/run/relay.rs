@@ -1,8 +1,8 @@
-//! The byte relay: full duplex, the original bytes forwarded unchanged.
+//! The one relay: full duplex, each direction its own pump.
 //!
 //! * **Backpressure**: a direction reads again only after everything it read has
 //!   been written to the other side; a slow reader stalls its writer at the
-//!   kernel socket buffers, never in the proxy.
+//!   kernel socket buffers, never in the proxy, and never the other direction.
 //! * **Half-close**: EOF on one side shuts down writing on the other; the other
 //!   direction keeps going until it ends too.
 //! * **Latency**: each read is written at once (TCP_NODELAY is set on both sockets).
@@ -11,6 +11,9 @@
 //! * **Observation**: the observer is fed each chunk *before* it is forwarded (so
 //!   the codec always sees a request before its reply), and its events are
 //!   handled after the write.
+//! * **Rewriting**: a connection to or from a legacy FLURM peer goes through a
+//!   [`LegacyStage`]: the original bytes go to the stage, and what it returns is
+//!   written on (and fed to the observer) instead. Everything above holds for it too.
 //! * No idle timeout: federation persistent connections sit idle for hours.
 
 use std::io;
@@ -18,6 +21,7 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use flurm::{LegacyStage, Rewrite};
 use prometheus::IntCounter;
 use slurm_codec::Direction;
 use socket2::SockRef;
@@ -30,144 +34,239 @@ use super::observe::Observer;
 pub struct Relayed {
     /// Bytes forwarded client → upstream and upstream → client.
     pub bytes: [u64; 2],
+    /// The legacy stage refused a frame: the client got the refusal, both sides closed.
+    pub refused: bool,
 }
 
-/// Relays until both directions have ended, or either fails (then both sockets
-/// are dropped by the caller). `bytes` = the byte counters [c2s, s2c].
+/// The two sockets of one relayed connection.
+#[derive(Clone, Copy)]
+pub struct Ends<'a> {
+    pub client: &'a TcpStream,
+    pub upstream: &'a TcpStream,
+}
+
+/// Relays until both directions have ended, or either fails or refuses (then both
+/// sockets are dropped by the caller). `bytes` = the byte counters [c2s, s2c];
+/// `stage` rewrites the frames of a legacy connection.
 pub async fn relay(
-    client: &TcpStream,
-    upstream: &TcpStream,
+    ends: Ends<'_>,
     observer: &Mutex<Observer>,
+    stage: Option<&Mutex<LegacyStage>>,
     bytes: &[IntCounter; 2],
     buffer_size: usize,
 ) -> (Relayed, io::Result<()>) {
-    let decoding = observer
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .decoding();
-    let mut done = Relayed::default();
+    let decoding = lock(observer).decoding();
     let ended = [AtomicBool::new(false), AtomicBool::new(false)];
-    let c2s = pump(
-        client,
-        upstream,
-        Direction::ClientToServer,
+    let pump = |dir: Direction| Pump {
+        ends,
+        dir,
         observer,
         decoding,
-        &bytes[0],
-        buffer_size,
-        &ended,
-    );
-    let s2c = pump(
-        upstream,
-        client,
-        Direction::ServerToClient,
-        observer,
-        decoding,
-        &bytes[1],
-        buffer_size,
-        &ended,
-    );
+        stage,
+        counter: &bytes[dir.index()],
+        ended: &ended,
+        total: 0,
+    };
+    let c2s = pump(Direction::ClientToServer).run(buffer_size);
+    let s2c = pump(Direction::ServerToClient).run(buffer_size);
     tokio::pin!(c2s, s2c);
+    let mut done = Relayed::default();
     let (mut c2s_done, mut s2c_done) = (false, false);
     while !(c2s_done && s2c_done) {
-        let (dir, (n, r)) = tokio::select! {
+        let (dir, (n, end)) = tokio::select! {
             r = &mut c2s, if !c2s_done => { c2s_done = true; (0, r) }
             r = &mut s2c, if !s2c_done => { s2c_done = true; (1, r) }
         };
         done.bytes[dir] = n;
-        if r.is_err() {
-            return (done, r);
+        match end {
+            Ok(PumpEnd::Eof) => {}
+            Ok(PumpEnd::Refused) => {
+                done.refused = true;
+                return (done, Ok(()));
+            }
+            Err(e) => return (done, Err(e)),
         }
     }
     (done, Ok(()))
 }
 
-/// One direction: read from `src`, feed the observer, write to `dst`.
-async fn pump(
-    src: &TcpStream,
-    dst: &TcpStream,
+/// Why a direction stopped (without an I/O error).
+enum PumpEnd {
+    /// Its source ended (or its destination went away).
+    Eof,
+    /// The legacy stage refused a frame; both sides are shut down.
+    Refused,
+}
+
+/// One direction: read from the source, feed the observer, write to the destination.
+struct Pump<'a> {
+    ends: Ends<'a>,
     dir: Direction,
-    observer: &Mutex<Observer>,
-    mut decoding: bool,
-    counter: &IntCounter,
-    buffer_size: usize,
-    ended: &[AtomicBool; 2],
-) -> (u64, io::Result<()>) {
-    let mut total = 0u64;
-    loop {
-        // Idle: no buffer held while waiting.
-        if let Err(e) = src.readable().await {
-            return (total, Err(e));
+    observer: &'a Mutex<Observer>,
+    decoding: bool,
+    stage: Option<&'a Mutex<LegacyStage>>,
+    counter: &'a IntCounter,
+    ended: &'a [AtomicBool; 2],
+    /// Bytes written to the destination.
+    total: u64,
+}
+
+impl Pump<'_> {
+    fn src(&self) -> &TcpStream {
+        match self.dir {
+            Direction::ClientToServer => self.ends.client,
+            Direction::ServerToClient => self.ends.upstream,
         }
-        let mut buf: Vec<u8> = Vec::with_capacity(buffer_size);
+    }
+
+    fn dst(&self) -> &TcpStream {
+        match self.dir {
+            Direction::ClientToServer => self.ends.upstream,
+            Direction::ServerToClient => self.ends.client,
+        }
+    }
+
+    /// Returns the bytes written and how the direction ended.
+    async fn run(mut self, buffer_size: usize) -> (u64, io::Result<PumpEnd>) {
+        let r = self.pump(buffer_size).await;
+        (self.total, r)
+    }
+
+    async fn pump(&mut self, buffer_size: usize) -> io::Result<PumpEnd> {
         loop {
-            buf.clear();
-            let n = match src.try_read_buf(&mut buf) {
-                Ok(0) => {
-                    ended[dir.index()].store(true, Ordering::Release);
-                    if ended[dir.reverse().index()].load(Ordering::Acquire) {
-                        // Both directions are over: closing the sockets sends the FINs.
-                        return (total, Ok(()));
+            // Idle: no buffer held while waiting.
+            self.src().readable().await?;
+            let mut buf: Vec<u8> = Vec::with_capacity(buffer_size);
+            loop {
+                buf.clear();
+                let n = match self.src().try_read_buf(&mut buf) {
+                    Ok(0) => return self.on_eof().await,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                let flow = match self.stage {
+                    None => self.forward(&buf[..n]).await?,
+                    Some(stage) => {
+                        let rewrite = lock(stage).on_bytes(self.dir, &buf[..n]);
+                        self.deliver(rewrite).await?
                     }
-                    // EOF: pass the half-close on; the other direction goes on.
-                    let r = match SockRef::from(dst).shutdown(Shutdown::Write) {
-                        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
-                        _ => Ok(()),
-                    };
-                    return (total, r);
+                };
+                if let Some(end) = flow {
+                    return Ok(end);
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return (total, Err(e)),
-            };
-            if decoding && observe(observer, dir, |o| o.feed(dir, &buf[..n])).is_err() {
-                decoding = false;
+                // try_read/try_write do not count against tokio's budget: yield now
+                // and then so one busy connection cannot starve the others.
+                tokio::task::consume_budget().await;
             }
-            if let Err(e) = write_all(dst, &buf[..n]).await {
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-                ) {
-                    // The destination is gone: end this direction only, so that
-                    // bytes still flowing the other way (a reply) are delivered.
-                    ended[dir.index()].store(true, Ordering::Release);
-                    return (total, Ok(()));
-                }
-                return (total, Err(e));
+            drop(buf);
+            if self.decoding {
+                self.decoding = self.observe(|o, dir| o.idle(dir)).unwrap_or(false);
             }
-            total += n as u64;
-            counter.inc_by(n as u64);
-            if decoding {
-                decoding = observe(observer, dir, |o| o.handle(dir)).unwrap_or(false);
-            }
-            // try_read/try_write do not count against tokio's budget: yield now
-            // and then so one busy connection cannot starve the others.
-            tokio::task::consume_budget().await;
         }
-        drop(buf);
-        if decoding {
-            decoding = observe(observer, dir, |o| o.idle(dir)).unwrap_or(false);
+    }
+
+    /// Bytes passed on unchanged: observed, written, their events handled.
+    /// `Some` when the direction is over.
+    async fn forward(&mut self, chunk: &[u8]) -> io::Result<Option<PumpEnd>> {
+        if self.decoding && self.observe(|o, dir| o.feed(dir, chunk)).is_err() {
+            self.decoding = false;
+        }
+        let end = self.write(chunk).await?;
+        if self.decoding {
+            self.decoding = self.observe(|o, dir| o.handle(dir)).unwrap_or(false);
+        }
+        Ok(end)
+    }
+
+    /// What the legacy stage made of a chunk: the observer sees the Slurm side,
+    /// the rewritten bytes go on, a refusal goes to the client and ends both sides.
+    async fn deliver(&mut self, rewrite: Rewrite) -> io::Result<Option<PumpEnd>> {
+        for (dir, bytes) in &rewrite.observe {
+            if self.decoding {
+                let fed = self.observe(|o, _| {
+                    o.feed(*dir, bytes);
+                    o.handle(*dir);
+                });
+                self.decoding = fed.unwrap_or(false);
+            }
+        }
+        if let Some(end) = self.write(&rewrite.forward).await? {
+            return Ok(Some(end));
+        }
+        let Some(refusal) = rewrite.refuse else {
+            return Ok(None);
+        };
+        write_all(self.ends.client, &refusal).await?;
+        for end in [self.ends.client, self.ends.upstream] {
+            let _ = SockRef::from(end).shutdown(Shutdown::Write);
+        }
+        Ok(Some(PumpEnd::Refused))
+    }
+
+    /// Writes to the destination and counts. `Some(Eof)` when the destination is gone.
+    async fn write(&mut self, data: &[u8]) -> io::Result<Option<PumpEnd>> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        if let Err(e) = write_all(self.dst(), data).await {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) {
+                // The destination is gone: end this direction only, so that
+                // bytes still flowing the other way (a reply) are delivered.
+                self.ended[self.dir.index()].store(true, Ordering::Release);
+                return Ok(Some(PumpEnd::Eof));
+            }
+            return Err(e);
+        }
+        self.total += data.len() as u64;
+        self.counter.inc_by(data.len() as u64);
+        Ok(None)
+    }
+
+    /// EOF from the source: a partial frame held by the stage goes on as it is,
+    /// then the half-close is passed on.
+    async fn on_eof(&mut self) -> io::Result<PumpEnd> {
+        if let Some(stage) = self.stage {
+            let rest = lock(stage).on_eof(self.dir);
+            if let Some(end) = self.deliver(rest).await? {
+                return Ok(end);
+            }
+        }
+        self.ended[self.dir.index()].store(true, Ordering::Release);
+        if self.ended[self.dir.reverse().index()].load(Ordering::Acquire) {
+            // Both directions are over: closing the sockets sends the FINs.
+            return Ok(PumpEnd::Eof);
+        }
+        // EOF: pass the half-close on; the other direction goes on.
+        match SockRef::from(self.dst()).shutdown(Shutdown::Write) {
+            Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+            _ => Ok(PumpEnd::Eof),
+        }
+    }
+
+    /// Runs `f` on the observer; a panic in decoding or metrics code must never
+    /// reach the relay: the observer is switched off (and the panic counted), the
+    /// bytes go on. Returns whether decoding is still on, or Err after a panic.
+    fn observe(&self, f: impl FnOnce(&mut Observer, Direction)) -> Result<bool, ()> {
+        let mut o = lock(self.observer);
+        let dir = self.dir;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut o, dir))) {
+            Ok(()) => Ok(o.decoding()),
+            Err(_) => {
+                o.disable_after_panic(dir);
+                Err(())
+            }
         }
     }
 }
 
-/// Runs `f` on the observer; a panic in decoding or metrics code must never reach
-/// the relay: the observer is switched off (and the panic counted), the bytes go on.
-/// Returns whether decoding is still on, or Err after a panic.
-fn observe(
-    observer: &Mutex<Observer>,
-    dir: Direction,
-    f: impl FnOnce(&mut Observer),
-) -> Result<bool, ()> {
-    let mut o = observer.lock().unwrap_or_else(|e| e.into_inner());
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut o))) {
-        Ok(()) => Ok(o.decoding()),
-        Err(_) => {
-            o.disable_after_panic(dir);
-            Err(())
-        }
-    }
+/// A poisoned lock must not stop a relay: the state is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {

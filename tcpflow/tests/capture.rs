@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use etherparse::PacketBuilder;
-use fedproxy::capture::{
+use slurm_codec::Direction::{self, ClientToServer as C2S, ServerToClient as S2C};
+use tcpflow::{
     parse_capture, read_capture, Capture, CaptureError, CaptureFormat, Gap, TcpConnection,
 };
-use slurm_codec::Direction::{self, ClientToServer as C2S, ServerToClient as S2C};
 
 // ---------------------------------------------------------------- packets
 

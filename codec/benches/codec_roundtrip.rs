@@ -1,14 +1,14 @@
 //! Decode + re-encode of every frame in the bundled captures (the codec's hot path
-//! in replay and in the proxy's observer). Run: `cargo bench --bench codec_roundtrip`.
+//! in replay and in the proxy's observer). Run: `cargo bench -p slurm-codec --bench codec_roundtrip`.
 
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fedproxy::capture::read_capture;
-use fedproxy::replay::replay_capture;
+use fedproxy_replay::replay_capture;
 use slurm_codec::conn::{ConnConfig, Connection, StreamStart};
 use slurm_codec::frame::{Frame, Framing};
+use tcpflow::read_capture;
 
 /// Every captured frame with the framing it was decoded under.
 fn captured_frames() -> Vec<(Bytes, Framing)> {

@@ -69,8 +69,8 @@ pub enum Action {
     Refuse(Bytes),
 }
 
-/// Everything translators share: configuration, credentials, metrics.
-pub struct Shared {
+/// What every translator of one proxy shares: configuration, credentials, metrics.
+pub struct TranslationContext {
     pub peers: PeerTable,
     pub config: LegacyConfig,
     pub credentials: Arc<dyn Credentials>,
@@ -92,7 +92,7 @@ pub struct Translator {
     role: Role,
     peer: Peer,
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    context: Arc<TranslationContext>,
     pending: Pending,
 }
 
@@ -110,12 +110,12 @@ fn refuse(reason: &'static str, detail: impl Into<String>) -> Refusal {
 
 impl Translator {
     /// `peer` = the legacy peer (from [`PeerTable::legacy_peer`]), `addr` = its address.
-    pub fn new(role: Role, peer: Peer, addr: SocketAddr, shared: Arc<Shared>) -> Self {
+    pub fn new(role: Role, peer: Peer, addr: SocketAddr, context: Arc<TranslationContext>) -> Self {
         Translator {
             role,
             peer,
             addr,
-            shared,
+            context,
             pending: Pending::None,
         }
     }
@@ -129,7 +129,7 @@ impl Translator {
     }
 
     pub fn metrics(&self) -> &LegacyMetrics {
-        &self.shared.metrics
+        &self.context.metrics
     }
 
     /// A complete frame from the client (length prefix included).
@@ -229,7 +229,7 @@ impl Translator {
     }
 
     fn passthrough(&self, reason: &str) {
-        self.shared
+        self.context
             .metrics
             .passthrough
             .with_label_values(&[&self.peer.name, reason])
@@ -237,7 +237,7 @@ impl Translator {
     }
 
     fn count(&self, direction: &str, from: &str, to: &str) {
-        self.shared
+        self.context
             .metrics
             .translations
             .with_label_values(&[direction, from, to])
@@ -246,11 +246,11 @@ impl Translator {
 
     fn mint(&self, unsigned: &Unsigned, uid: Option<u32>) -> Result<Bytes, Refusal> {
         let cred = self
-            .shared
+            .context
             .credentials
             .mint(&unsigned.k12_payload(), uid)
             .map_err(|e| refuse("mint_failed", e.to_string()))?;
-        self.shared
+        self.context
             .metrics
             .credentials_minted
             .with_label_values(&[&unsigned.msg_type().0.to_string()])
@@ -261,7 +261,7 @@ impl Translator {
     /// The uid restriction of a reply, as slurmctld sets it: the requester's uid,
     /// or none when the requester is root or SlurmUser.
     fn reply_restriction(&self, uid: u32) -> Option<u32> {
-        (uid != 0 && Some(uid) != self.shared.config.slurm_user_uid).then_some(uid)
+        (uid != 0 && Some(uid) != self.context.config.slurm_user_uid).then_some(uid)
     }
 
     /// Verifies a frame's MUNGE credential against its own body and msg_type.
@@ -287,7 +287,7 @@ impl Translator {
             }
         };
         let decoded = self
-            .shared
+            .context
             .credentials
             .verify(credential)
             .map_err(|e| Refusal {
@@ -320,7 +320,7 @@ impl Translator {
     }
 
     fn legacy_request_to_slurm(&mut self, frame: &Frame) -> Result<Bytes, Refusal> {
-        let v = ProtocolVersion(self.shared.config.upstream_version);
+        let v = ProtocolVersion(self.context.config.upstream_version);
         let unsigned =
             legacy_2024_to_slurm_2049(frame, v).map_err(|e| refuse(e.reason(), e.to_string()))?;
         let out = self.mint(&unsigned, None)?;
@@ -335,10 +335,10 @@ impl Translator {
         request: &Header,
         uid: u32,
     ) -> Result<Bytes, Refusal> {
-        if self.shared.config.require_peer_credential {
+        if self.context.config.require_peer_credential {
             self.verify(frame)?;
         }
-        let ids = self.shared.peers.fed_ids_for(&self.peer, None);
+        let ids = self.context.peers.fed_ids_for(&self.peer, None);
         let unsigned = legacy_2025_to_slurm_2050(frame, request, &ids)
             .map_err(|e| refuse(e.reason(), e.to_string()))?;
         let out = self.mint(&unsigned, self.reply_restriction(uid))?;
@@ -348,7 +348,7 @@ impl Translator {
 
     fn slurm_reply_to_legacy(&mut self, frame: &Frame) -> Result<Bytes, Refusal> {
         self.verify(frame)?;
-        let local = self.shared.config.local_cluster.as_deref();
+        let local = self.context.config.local_cluster.as_deref();
         let unsigned = slurm_2050_to_legacy_2025(frame, local)
             .map_err(|e| refuse(e.reason(), e.to_string()))?;
         let out = self.mint(&unsigned, None)?;
@@ -361,7 +361,7 @@ impl Translator {
     }
 
     fn refused_with_uid(&self, r: Refusal, request: Option<&Header>, uid: Option<u32>) -> Action {
-        self.shared
+        self.context
             .metrics
             .refusals
             .with_label_values(&[&self.peer.name, r.reason])
@@ -388,12 +388,12 @@ impl Translator {
         };
         let restrict = uid.and_then(|u| self.reply_restriction(u));
         match self
-            .shared
+            .context
             .credentials
             .mint(&unsigned.k12_payload(), restrict)
         {
             Ok(c) => {
-                self.shared
+                self.context
                     .metrics
                     .credentials_minted
                     .with_label_values(&[&RESPONSE_SLURM_RC.0.to_string()])

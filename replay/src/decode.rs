@@ -9,7 +9,7 @@ use slurm_codec::frame::{Frame, FramingKind};
 use slurm_codec::msg::PersistInit;
 use slurm_codec::{DecodeError, Direction, MsgType, ProtocolVersion};
 
-use crate::capture::{Capture, TcpConnection};
+use tcpflow::{Capture, TcpConnection};
 
 /// Offline, frames are held whole up to this size (a live proxy uses less).
 const REPLAY_MAX_FRAME: usize = 64 << 20;

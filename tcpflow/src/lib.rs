@@ -7,11 +7,11 @@
 //! * `connection` groups packets into connections.
 //!
 //! ```no_run
-//! let cap = fedproxy::capture::read_capture("captures/slurm-22.05/fed_info.pcap".as_ref())?;
+//! let cap = tcpflow::read_capture("captures/slurm-22.05/fed_info.pcap".as_ref())?;
 //! for c in &cap.connections {
 //!     println!("#{} {} -> {}: {} segments", c.id, c.client, c.server, c.segments.len());
 //! }
-//! # Ok::<(), fedproxy::capture::CaptureError>(())
+//! # Ok::<(), tcpflow::CaptureError>(())
 //! ```
 
 mod connection;
