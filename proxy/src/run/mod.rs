@@ -216,6 +216,16 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
         }
     };
     if args.check_config {
+        // What start-up does beyond the file: load libmunge for legacy peers.
+        if let Err(e) = flurm::LegacyRuntime::from_config(
+            cfg.legacy.as_ref(),
+            &cfg.peers,
+            flurm::LegacyMetrics::new(),
+            Default::default(),
+        ) {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
         println!(
             "{}: OK ({} relay listeners, admin on {})",
             args.config.display(),
