@@ -138,6 +138,15 @@ impl Observer {
         }
     }
 
+    /// The source of `dir` ended: a frame still incomplete (also a start under
+    /// 6 bytes) is reported as `truncated`; call [`Observer::handle`] after.
+    pub fn eof(&mut self, dir: Direction) {
+        if let Some(c) = &mut self.conn {
+            c.eof(dir, &mut self.events[dir.index()]);
+            let _ = self.budget.set(c.memory()); // shrinking never fails
+        }
+    }
+
     /// After a panic in decoding or metrics code: stop decoding this connection
     /// (the relay keeps forwarding) and count it as a decode error.
     pub fn disable_after_panic(&mut self, dir: Direction) {
@@ -286,7 +295,7 @@ impl Observer {
         // Legacy FLURM federates over HTTP: count by path, warn once per address.
         self.metrics.probes.observe(
             &self.metrics.legacy,
-            "unconfigured",
+            flurm::metrics::UNCONFIGURED,
             self.info.client.ip(),
             request_line,
         );
