@@ -7,7 +7,7 @@
 //! without sleeping.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What to do with one line of a reason.
@@ -99,6 +99,40 @@ impl Default for LogLimiter {
     fn default() -> Self {
         LogLimiter::new(5, Duration::from_secs(10))
     }
+}
+
+/// The daemon's limiter (5 lines per reason per 10 s).
+pub fn global() -> &'static LogLimiter {
+    static GLOBAL: OnceLock<LogLimiter> = OnceLock::new();
+    GLOBAL.get_or_init(LogLimiter::default)
+}
+
+/// Runs `log` (which writes one line of `reason`) if the limiter lets it, after
+/// the summary of what was held back, if any.
+pub fn limited(reason: &'static str, log: impl FnOnce()) {
+    match global().decide(reason, Instant::now()) {
+        Decision::Log => log(),
+        Decision::LogAfterSummary { suppressed } => {
+            summary(reason, suppressed);
+            log();
+        }
+        Decision::Suppress => {}
+    }
+}
+
+/// Writes the summaries of intervals that ended (the daemon calls it every second).
+pub fn flush_summaries() {
+    for (reason, suppressed) in global().flush(Instant::now()) {
+        summary(reason, suppressed);
+    }
+}
+
+fn summary(reason: &'static str, suppressed: u64) {
+    tracing::warn!(
+        reason,
+        suppressed,
+        "{suppressed} more like this (log lines of this reason are rate-limited)"
+    );
 }
 
 #[cfg(test)]

@@ -233,8 +233,10 @@ async fn connect_upstream(
                 .upstream_connect_failures
                 .with_label_values(&[&ctx.name, e.reason()])
                 .inc();
-            warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
-                "upstream connect failed; closing the client connection");
+            crate::log_limit::limited("upstream_connect_failed", || {
+                warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
+                    "upstream connect failed; closing the client connection")
+            });
             return None;
         }
     };
@@ -312,7 +314,7 @@ fn refuse(
         .loop_guard_refusals
         .with_label_values(&[&ctx.name, reason.as_str()])
         .inc();
-    match reason {
+    crate::log_limit::limited("loop_guard", || match reason {
         LoopReason::OwnUpstream => {
             warn!(conn = id, listener = %ctx.name, client = %peer, reason = reason.as_str(),
             "loop guard: this connection comes from one of the proxy's own upstream sockets, redirected back into \
@@ -324,5 +326,5 @@ fn refuse(
             "loop guard: the destination is this proxy's own listener (a connection made straight to the proxy \
              port rather than redirected by iptables, or the proxy's own connections are redirected: the nat rules \
              need -m owner --uid-owner <fedproxy uid> -j RETURN); refusing it"),
-    }
+    });
 }

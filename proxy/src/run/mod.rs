@@ -68,6 +68,14 @@ impl Proxy {
     pub async fn start(cfg: Config) -> Result<Proxy, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         crate::observe_budget::ObserveBudget::global().set_limit(cfg.relay.observe_budget);
+        // Rate-limited log lines are summarised even when the flood stops.
+        tokio::spawn(async {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                crate::log_limit::flush_summaries();
+            }
+        });
         let metrics = Arc::new(Metrics::new());
         let drain = Arc::new(Drain::new());
         let mut bound = Vec::new();

@@ -271,9 +271,12 @@ impl Observer {
             .inc();
         if !self.error_logged {
             self.error_logged = true;
-            warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
-                upstream = %self.info.upstream, dir = dir.as_str(), stream_offset, reason = error.reason(),
-                error = %error, "decode error; relaying this direction undecoded from here on");
+            let info = &self.info;
+            crate::log_limit::limited("decode_error", || {
+                warn!(conn = info.id, listener = %info.listener, client = %info.client,
+                    upstream = %info.upstream, dir = dir.as_str(), stream_offset, reason = error.reason(),
+                    error = %error, "decode error; relaying this direction undecoded from here on")
+            });
         }
     }
 

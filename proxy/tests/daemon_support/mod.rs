@@ -74,6 +74,19 @@ impl Daemon {
         }
     }
 
+    /// Every log line that arrives within `window`.
+    pub fn lines_for(&self, window: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + window;
+        let mut out = Vec::new();
+        while let Ok(v) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            out.push(v);
+        }
+        out
+    }
+
     /// The bound address of a listener (`inbound`, `outbound`, a route's name).
     pub fn listener_addr(&self, name: &str) -> SocketAddr {
         let v = self.wait_log("listening", ("listener", name));
