@@ -253,12 +253,25 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = rt.block_on(run(cfg));
+    let code = rt.block_on(run(cfg, &args.config));
     rt.shutdown_background();
     code
 }
 
-async fn run(cfg: Config) -> ExitCode {
+/// SIGHUP: never kills the proxy. The file is checked as `--check-config`
+/// would; applying it to a running proxy is not implemented yet (issue 10, item
+/// 3), so the running configuration stays either way and the log says which.
+fn check_on_hangup(path: &std::path::Path) {
+    match Config::load(path) {
+        Ok(_) => warn!(config = %path.display(),
+            "SIGHUP: the configuration file is valid, but live reload is not implemented yet; \
+             the running configuration stays (restart fedproxy to apply it)"),
+        Err(e) => error!(config = %path.display(), error = %e,
+            "SIGHUP: the configuration file is invalid; the running configuration stays"),
+    }
+}
+
+async fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
     // Handlers first: a SIGTERM right after start must drain, not kill.
     let mut signals = match shutdown::Signals::install() {
         Ok(s) => s,
@@ -274,7 +287,12 @@ async fn run(cfg: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sig = signals.recv().await;
+    let sig = loop {
+        match signals.request().await {
+            shutdown::Request::Shutdown(sig) => break sig,
+            shutdown::Request::Reload => check_on_hangup(path),
+        }
+    };
     info!(signal = sig, "shutting down");
     proxy.start_drain();
     tokio::select! {

@@ -93,6 +93,17 @@ impl Daemon {
         v["addr"].as_str().unwrap().parse().unwrap()
     }
 
+    /// The configuration file the daemon was started with.
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    /// Sends `sig` to the daemon (by its pid).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of our own child.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+
     /// Resident set size now, in bytes (Linux /proc).
     pub fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
