@@ -220,3 +220,36 @@ fn missing_owner_exemption_is_caught_by_the_loop_guard() {
         );
     }
 }
+
+#[test]
+fn a_refused_original_destination_is_mirrored_as_a_reset() {
+    // Nothing listens on the sibling's address: a direct connect would be refused.
+    // Through the outbound listener the client must see a reset, not a clean EOF.
+    let ran = in_netns(
+        &[
+            "ip addr add 198.51.100.7/32 dev lo",
+            "ip addr add 198.51.100.2/32 dev lo",
+            "iptables -w -t nat -A OUTPUT -p tcp -s 198.51.100.2 -d 198.51.100.7 --dport 6817 -j REDIRECT --to-ports 16818",
+        ],
+        || async {
+            let sibling: SocketAddr = "198.51.100.7:6817".parse().unwrap();
+            let _proxy = start("[outbound]\nlisten = \"0.0.0.0:16818\"\n").await;
+            let mut c = connect_from("198.51.100.2:0".parse().unwrap(), sibling).await;
+            let mut buf = [0u8; 16];
+            let r = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+                .await
+                .expect("the proxy answers");
+            assert_eq!(
+                r.map_err(|e| e.kind()),
+                Err(std::io::ErrorKind::ConnectionReset),
+                "a refused upstream reads as a reset"
+            );
+        },
+    );
+    if ran.is_none() {
+        not_run(
+            "a_refused_original_destination_is_mirrored_as_a_reset",
+            "network namespaces and iptables (nat)",
+        );
+    }
+}

@@ -141,9 +141,16 @@ async fn handle(
     let Some(upstream_addr) = choose_upstream(&client, peer, id, &ctx, &shared) else {
         return;
     };
-    let Some((upstream, own)) = connect_upstream(peer, upstream_addr, id, &ctx, &shared).await
-    else {
-        return;
+    let (upstream, own) = match connect_upstream(peer, upstream_addr, id, &ctx, &shared).await {
+        Ok(c) => c,
+        Err(reason) => {
+            if reason == "refused" {
+                // The upstream refused: the client sees a reset, as it would
+                // have connecting directly, not a connection that just ends.
+                let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
+            }
+            return;
+        }
     };
     let info = ConnInfo {
         id,
@@ -208,14 +215,15 @@ fn choose_upstream(
 }
 
 /// Connects to the upstream (from the client's address on a transparent inbound
-/// listener, so slurmctld sees it). `None` when that fails (counted and logged).
+/// listener, so slurmctld sees it). When that fails (counted and logged), the
+/// failure's reason label (`refused`, `timeout`, ...).
 async fn connect_upstream(
     peer: SocketAddr,
     upstream_addr: SocketAddr,
     id: u64,
     ctx: &ListenerCtx,
     shared: &ProxyState,
-) -> Option<(TcpStream, OwnUpstream)> {
+) -> Result<(TcpStream, OwnUpstream), &'static str> {
     let transparent = matches!(
         ctx.spec.kind,
         ListenerKind::Inbound {
@@ -237,14 +245,14 @@ async fn connect_upstream(
                 warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
                     "upstream connect failed; closing the client connection")
             });
-            return None;
+            return Err(e.reason());
         }
     };
     // TCP_NODELAY was set in connect(); keepalive only where a peer can vanish.
     if !upstream_addr.ip().is_loopback() {
         set_keepalive(SockRef::from(&upstream), shared.relay.keepalive_secs);
     }
-    Some((upstream, own))
+    Ok((upstream, own))
 }
 
 /// Relays one connection (through the legacy stage when either end is a legacy
