@@ -13,7 +13,7 @@ DEB        ?= $(LAB)
 # test-lab runs: RELEASE or RELEASE:AUTH (default auth: 26.05 auth/slurm, others munge)
 SLURM      ?= 22.05 24.11 26.05 mixed
 
-.PHONY: all build demo test test-unit test-lab test-deb deb lab lab-down bench bench-codec clean
+.PHONY: all build demo test test-unit test-fuzz test-lab test-deb deb lab lab-down bench bench-codec fuzz clean
 
 all: build
 
@@ -46,7 +46,19 @@ test-unit:
 	scripts/install-dissector-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) test --release --locked --workspace
+	$(CARGO) test --release --locked --workspace --exclude fedproxy-fuzz-targets
+	$(MAKE) test-fuzz
+
+# Bounded fuzzing on stable: every fuzz/ target for FUZZ_TEST_SECS seconds on
+# mutations of the captured frames, plus the regression inputs (fuzz-targets/).
+FUZZ_TEST_SECS ?= 15
+test-fuzz:
+	FUZZ_TEST_SECS=$(FUZZ_TEST_SECS) $(CARGO) test --release --locked -p fedproxy-fuzz-targets -- --nocapture
+
+## fuzz: cargo-fuzz (nightly, libFuzzer) on every target for FUZZ_SECS seconds each
+FUZZ_SECS ?= 60
+fuzz:
+	FUZZ_SECS=$(FUZZ_SECS) scripts/fuzz
 
 ## test-lab: scripts/lab-test at every release of SLURM (make test-lab SLURM="26.05 mixed")
 test-lab: build

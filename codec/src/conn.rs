@@ -255,6 +255,11 @@ impl Connection {
         self.deframer[0].buffered() + self.deframer[1].buffered()
     }
 
+    /// Memory the buffers take, both directions (at least [`Connection::buffered`]).
+    pub fn memory(&self) -> usize {
+        self.deframer[0].capacity() + self.deframer[1].capacity()
+    }
+
     fn true_dir(&self, dir: Direction) -> Direction {
         if self.flipped {
             dir.reverse()
@@ -267,10 +272,13 @@ impl Connection {
     /// and state changes are appended to `out`.
     pub fn feed(&mut self, dir: Direction, data: &[u8], out: &mut Vec<ConnEvent>) {
         let d = self.true_dir(dir);
+        let deframer = &mut self.deframer[d.index()];
         if self.state[d.index()] == DirState::Opaque {
+            // Counted, not decoded: offsets stay true if a gap resyncs later.
+            deframer.set_offset(deframer.stream_offset() + data.len() as u64);
             return;
         }
-        self.deframer[d.index()].push(data);
+        deframer.push(data);
         self.drain(d, out);
     }
 
@@ -285,6 +293,37 @@ impl Connection {
         self.deframer[i].clear();
         self.resync[i] = true;
         self.state[i] = DirState::Sniff;
+    }
+
+    /// The peer finished sending in `dir` (EOF). Bytes still held are a frame cut
+    /// off: reported as `truncated`, including a start too short to classify
+    /// (under 6 bytes) and the unseen rest of an oversized frame.
+    pub fn eof(&mut self, dir: Direction, out: &mut Vec<ConnEvent>) {
+        let d = self.true_dir(dir);
+        let i = d.index();
+        if self.state[i] == DirState::Opaque {
+            return;
+        }
+        let deframer = &self.deframer[i];
+        let held = deframer.buffered();
+        let missing = deframer.pending_skip();
+        if held == 0 && missing == 0 {
+            return;
+        }
+        let needed = match deframer.peek_len() {
+            _ if missing > 0 => held + missing as usize,
+            Some(len) => 4 + len as usize,
+            None => 6,
+        };
+        let offset = deframer.stream_offset();
+        let e = DecodeError::new(
+            held,
+            crate::error::ErrorKind::Truncated {
+                needed,
+                available: held,
+            },
+        );
+        self.fail(d, offset, e, out);
     }
 
     /// Marks a direction opaque from outside (e.g. the relay gave up on it).
@@ -381,6 +420,17 @@ impl Connection {
                     Err(e) => return self.fail(d, offset, e, out),
                 },
                 Deframed::Oversized { len, head } => {
+                    if framing == Framing::Normal {
+                        // Too large to hold, and its header does not even start with a
+                        // version: garbage, not a message of an unknown type. (Other
+                        // header errors may come from the head being cut short.)
+                        let mut r = crate::wire::Reader::with_base(head.slice(4..), 4);
+                        if let Err(e) = crate::header::Header::decode(&mut r) {
+                            if matches!(e.kind, crate::error::ErrorKind::UnsupportedVersion(_)) {
+                                return self.fail(d, offset, e, out);
+                            }
+                        }
+                    }
                     let msg_type = peek_msg_type(&head, framing);
                     out.push(ConnEvent::Oversized {
                         dir: d,
@@ -516,8 +566,10 @@ impl Connection {
             // decoded as normal framing, which names the problem precisely.
             return Some(self.complete(d, classify(buf).unwrap_or(Framing::Normal)));
         }
-        if self.frames[i] == 0 && crate::deframe::looks_like_http(buf) {
-            return Some(Framing::Normal); // the deframer reports it as HTTP
+        if self.frames[i] == 0
+            && (crate::deframe::looks_like_http(buf) || crate::deframe::looks_like_tls(buf))
+        {
+            return Some(Framing::Normal); // the deframer reports it as HTTP or TLS
         }
         const WINDOW: usize = 64 * 1024;
         let found = (0..=buf.len() - 6).take(WINDOW).find_map(|skip| {
@@ -1110,5 +1162,135 @@ mod tests {
         });
         let want = (ProtocolVersion::V24_11, ProtocolVersion::V24_11);
         assert_eq!(v, Some(Some(want)));
+    }
+
+    #[test]
+    fn bytes_of_an_opaque_direction_still_advance_its_offsets() {
+        // Fuzz finding (conn_beginning): after an error, a capture gap resyncs the
+        // direction; frames found then must carry their true stream offsets.
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &[0x4d, 0, 0, 0, 0, 0], &mut ev);
+        assert!(c.is_opaque(Direction::ClientToServer));
+        c.feed(Direction::ClientToServer, &[0; 30], &mut ev);
+        c.gap(Direction::ClientToServer);
+        ev.clear();
+        c.feed(Direction::ClientToServer, &ping_request(), &mut ev);
+        match &ev[..] {
+            [ConnEvent::Frame(o)] => assert_eq!(o.stream_offset, 36),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn error_reasons(ev: &[ConnEvent]) -> Vec<&'static str> {
+        ev.iter()
+            .filter_map(|e| match e {
+                ConnEvent::Error { error, .. } => Some(error.reason()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tls_client_hello_is_reported_as_tls() {
+        // TLS 1.2 record header, handshake type 1 (ClientHello), in every start mode.
+        let hello = [
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ];
+        for start in [
+            StreamStart::Beginning,
+            StreamStart::Accepted,
+            StreamStart::MidStream,
+        ] {
+            let mut c = Connection::new(ConnConfig {
+                start,
+                ..ConnConfig::default()
+            });
+            let mut ev = Vec::new();
+            c.feed(Direction::ClientToServer, &hello, &mut ev);
+            assert_eq!(error_reasons(&ev), ["tls"], "{start:?}");
+            assert_eq!(c.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn a_frame_cut_off_at_eof_is_truncated() {
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        c.feed(Direction::ClientToServer, &ping_request()[..20], &mut ev);
+        assert!(ev.is_empty());
+        c.eof(Direction::ClientToServer, &mut ev);
+        match &ev[..] {
+            [ConnEvent::Error { error, .. }] => assert_eq!(
+                error.kind,
+                crate::error::ErrorKind::Truncated {
+                    needed: 28,
+                    available: 20
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.buffered(), 0);
+        // A direction that ended on a frame boundary reports nothing.
+        c.eof(Direction::ServerToClient, &mut ev);
+        assert_eq!(ev.len(), 1);
+    }
+
+    #[test]
+    fn fewer_than_six_bytes_then_eof_is_truncated_in_every_mode() {
+        for start in [
+            StreamStart::Beginning,
+            StreamStart::Accepted,
+            StreamStart::MidStream,
+        ] {
+            let mut c = Connection::new(ConnConfig {
+                start,
+                ..ConnConfig::default()
+            });
+            let mut ev = Vec::new();
+            c.feed(Direction::ClientToServer, &[0, 0, 0], &mut ev);
+            c.eof(Direction::ClientToServer, &mut ev);
+            assert_eq!(error_reasons(&ev), ["truncated"], "{start:?}");
+        }
+    }
+
+    #[test]
+    fn the_unseen_rest_of_an_oversized_frame_is_truncated_at_eof() {
+        let mut c = Connection::new(ConnConfig {
+            max_buffered: 64,
+            ..ConnConfig::default()
+        });
+        let mut ev = Vec::new();
+        let mut big = vec![0, 0, 4, 0, 0x26, 0, 0, 0, 0x03, 0xf0];
+        big.resize(100, 0);
+        c.feed(Direction::ClientToServer, &big, &mut ev);
+        assert!(matches!(ev[..], [ConnEvent::Oversized { len: 1024, .. }]));
+        c.eof(Direction::ClientToServer, &mut ev);
+        assert_eq!(error_reasons(&ev), ["truncated"]);
+    }
+
+    #[test]
+    fn oversized_data_without_a_header_is_an_error_not_a_message() {
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        let mut garbage = vec![0x3f, 0xff, 0xff, 0xf0];
+        garbage.resize(2 << 20, 0xab);
+        c.feed(Direction::ClientToServer, &garbage, &mut ev);
+        assert_eq!(error_reasons(&ev), ["unsupported_version"]);
+        assert!(!ev.iter().any(|e| matches!(e, ConnEvent::Oversized { .. })));
+        assert!(c.is_opaque(Direction::ClientToServer));
+        // The reproducer of issue 10 (a real header, oversized) is still Oversized.
+        let mut c = Connection::new(ConnConfig::default());
+        let mut ev = Vec::new();
+        let mut big = vec![0x3f, 0xff, 0xff, 0xf0, 0x26, 0, 0, 0, 0x08, 0x01];
+        big.resize(2 << 20, 0);
+        c.feed(Direction::ClientToServer, &big, &mut ev);
+        assert!(matches!(
+            ev[..],
+            [ConnEvent::Oversized {
+                msg_type: Some(MsgType(2049)),
+                ..
+            }]
+        ));
     }
 }

@@ -11,6 +11,9 @@ use crate::error::{DecodeError, ErrorKind};
 /// Slurm's MAX_MSG_SIZE: a receiver rejects longer length prefixes.
 pub const MAX_MSG_SIZE: u32 = 0x4000_0000;
 
+/// Bytes of an oversized frame kept to report it (its header and msg_type).
+pub const OVERSIZED_HEAD: usize = 4096;
+
 /// What the deframer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deframed {
@@ -56,6 +59,11 @@ impl Deframer {
         self.buf.len()
     }
 
+    /// Bytes of an oversized frame still to come (and be skipped).
+    pub fn pending_skip(&self) -> u64 {
+        self.skip
+    }
+
     /// Adds bytes; skipped bytes of an oversized frame are dropped at once.
     pub fn push(&mut self, mut data: &[u8]) {
         if self.skip > 0 {
@@ -88,6 +96,9 @@ impl Deframer {
         if looks_like_http(&self.buf) {
             return Some(Err(DecodeError::new(0, ErrorKind::Http)));
         }
+        if looks_like_tls(&self.buf) {
+            return Some(Err(DecodeError::new(0, ErrorKind::Tls)));
+        }
         if len > max_len {
             return Some(Err(DecodeError::new(
                 0,
@@ -108,8 +119,12 @@ impl Deframer {
         }
         let total = 4 + len as usize;
         if total > self.max_buffered {
-            let head_len = self.max_buffered.min(self.buf.len());
-            if head_len < self.max_buffered && self.buf.len() < total {
+            // Only the head is looked at (prefix, header, msg_type): a few KiB, not
+            // the buffering limit, so a peer that announces a huge frame and then
+            // stalls holds next to nothing.
+            let head_want = self.max_buffered.min(OVERSIZED_HEAD);
+            let head_len = head_want.min(self.buf.len());
+            if head_len < head_want && self.buf.len() < total {
                 return None; // wait for a full head
             }
             let head = self.buf.split_to(head_len).freeze();
@@ -134,11 +149,25 @@ impl Deframer {
         Some(Ok(Deframed::Frame(frame)))
     }
 
-    /// Drops everything buffered (after an error, the stream is opaque).
+    /// Drops everything buffered (after an error, the stream is opaque) and
+    /// lets go of the allocation.
     pub fn clear(&mut self) {
         self.consumed += self.buf.len() as u64;
-        self.buf.clear();
+        self.buf = BytesMut::new();
     }
+
+    /// Bytes allocated for the buffer (what it costs in memory).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
+/// A TLS handshake record carrying a ClientHello (`16 03 0x LL LL 01`): a client
+/// that speaks TLS to a plain Slurm port (25.05+ sites may enable TLS). Its first
+/// four bytes read as a ~369 MB length prefix; byte 5 can never start a normal
+/// frame (a version's low byte is 0).
+pub fn looks_like_tls(buf: &[u8]) -> bool {
+    matches!(buf, [0x16, 0x03, 0..=0x04, _, _, 0x01, ..])
 }
 
 /// The first four bytes of the HTTP requests (and replies) a client could send to a
@@ -203,6 +232,21 @@ mod tests {
             d.next(0, MAX_MSG_SIZE).unwrap().unwrap(),
             Deframed::Frame(Bytes::from(next))
         );
+    }
+
+    #[test]
+    fn an_oversized_frame_is_reported_from_its_head_not_held_to_the_limit() {
+        // Issue 10's reproducer: a 1 GiB frame announced, then 1 MB that never ends.
+        let mut d = Deframer::new(1 << 20);
+        d.push(&[0x3f, 0xff, 0xff, 0xf0, 0x26, 0, 0, 0, 0x08, 0x01]);
+        d.push(&vec![0; OVERSIZED_HEAD]);
+        match d.next(0, MAX_MSG_SIZE).unwrap().unwrap() {
+            Deframed::Oversized { head, .. } => assert_eq!(head.len(), OVERSIZED_HEAD),
+            other => panic!("{other:?}"),
+        }
+        d.push(&vec![0; 1_000_000]);
+        assert_eq!(d.buffered(), 0);
+        assert!(d.next(0, MAX_MSG_SIZE).is_none());
     }
 
     #[test]

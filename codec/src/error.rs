@@ -30,6 +30,8 @@ pub enum ErrorKind {
     UnknownValue { field: &'static str, value: u64 },
     #[error("looks like HTTP, not a Slurm RPC")]
     Http,
+    #[error("looks like a TLS ClientHello, not a Slurm RPC")]
+    Tls,
     #[error("malformed: {0}")]
     Malformed(&'static str),
 }
@@ -63,6 +65,7 @@ impl ErrorKind {
         ErrorKind::TrailingBytes(_) => "trailing_bytes",
         ErrorKind::UnknownValue { .. } => "unknown_value",
         ErrorKind::Http => "http",
+        ErrorKind::Tls => "tls",
         ErrorKind::Malformed(_) => "malformed",
     }
 }

@@ -130,10 +130,31 @@ impl ProbeLog {
             seen.insert(addr)
         };
         if first {
-            tracing::warn!(
-                peer, %addr, path,
-                "HTTP on the Slurm port: a legacy FLURM cluster is trying to federate over HTTP (passed through unchanged)"
-            );
+            tracing::warn!(peer, %addr, path, "{}", probe_message(peer));
         }
+    }
+}
+
+/// The `peer` of an HTTP request from an address that is no configured peer.
+pub const UNCONFIGURED: &str = "unconfigured";
+
+/// The log line for the first HTTP request from an address: only a declared
+/// `legacy-flurm` peer is said to be a legacy FLURM cluster.
+pub fn probe_message(peer: &str) -> &'static str {
+    if peer == UNCONFIGURED {
+        "HTTP on the Slurm port from an address that is no legacy-flurm peer (passed through unchanged)"
+    } else {
+        "HTTP on the Slurm port: a legacy FLURM cluster is trying to federate over HTTP (passed through unchanged)"
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_declared_legacy_peer_is_called_legacy_flurm() {
+        assert!(!probe_message(UNCONFIGURED).contains("legacy FLURM cluster"));
+        assert!(probe_message("flurm-a").contains("legacy FLURM cluster"));
     }
 }

@@ -159,7 +159,10 @@ fn so_original_dst_ipv4() {
         || redirected_round_trip("198.51.100.7:6817".parse().unwrap(), "198.51.100.2:0".parse().unwrap(), "0.0.0.0:16818"),
     );
     if ran.is_none() {
-        eprintln!("SKIPPED so_original_dst_ipv4: needs network namespaces and iptables (nat)");
+        not_run(
+            "so_original_dst_ipv4",
+            "network namespaces and iptables (nat)",
+        );
     }
 }
 
@@ -174,8 +177,9 @@ fn ip6t_so_original_dst_ipv6() {
         || redirected_round_trip("[2001:db8::7]:6817".parse().unwrap(), "[2001:db8::2]:0".parse().unwrap(), "[::]:16818"),
     );
     if ran.is_none() {
-        eprintln!(
-            "SKIPPED ip6t_so_original_dst_ipv6: needs network namespaces and ip6tables (nat)"
+        not_run(
+            "ip6t_so_original_dst_ipv6",
+            "network namespaces and ip6tables (nat)",
         );
     }
 }
@@ -210,6 +214,42 @@ fn missing_owner_exemption_is_caught_by_the_loop_guard() {
         },
     );
     if ran.is_none() {
-        eprintln!("SKIPPED missing_owner_exemption_is_caught_by_the_loop_guard: needs network namespaces and iptables");
+        not_run(
+            "missing_owner_exemption_is_caught_by_the_loop_guard",
+            "network namespaces and iptables",
+        );
+    }
+}
+
+#[test]
+fn a_refused_original_destination_is_mirrored_as_a_reset() {
+    // Nothing listens on the sibling's address: a direct connect would be refused.
+    // Through the outbound listener the client must see a reset, not a clean EOF.
+    let ran = in_netns(
+        &[
+            "ip addr add 198.51.100.7/32 dev lo",
+            "ip addr add 198.51.100.2/32 dev lo",
+            "iptables -w -t nat -A OUTPUT -p tcp -s 198.51.100.2 -d 198.51.100.7 --dport 6817 -j REDIRECT --to-ports 16818",
+        ],
+        || async {
+            let sibling: SocketAddr = "198.51.100.7:6817".parse().unwrap();
+            let _proxy = start("[outbound]\nlisten = \"0.0.0.0:16818\"\n").await;
+            let mut c = connect_from("198.51.100.2:0".parse().unwrap(), sibling).await;
+            let mut buf = [0u8; 16];
+            let r = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+                .await
+                .expect("the proxy answers");
+            assert_eq!(
+                r.map_err(|e| e.kind()),
+                Err(std::io::ErrorKind::ConnectionReset),
+                "a refused upstream reads as a reset"
+            );
+        },
+    );
+    if ran.is_none() {
+        not_run(
+            "a_refused_original_destination_is_mirrored_as_a_reset",
+            "network namespaces and iptables (nat)",
+        );
     }
 }

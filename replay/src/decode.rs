@@ -29,6 +29,21 @@ pub struct ReplayedFrame {
     pub version_range: Option<(ProtocolVersion, ProtocolVersion)>,
 }
 
+impl ReplayedFrame {
+    /// A decoded frame, compared with its captured bytes.
+    pub fn observed(o: slurm_codec::conn::ObservedFrame, ts: f64) -> ReplayedFrame {
+        ReplayedFrame {
+            exact: o.is_exact(),
+            dir: o.dir,
+            ts,
+            stream_offset: o.stream_offset,
+            frame_len: o.raw.len(),
+            version_range: o.version_range,
+            frame: o.frame,
+        }
+    }
+}
+
 /// A frame too large to decode whole (only its type is known).
 #[derive(Debug, Clone)]
 pub struct OversizedFrame {
@@ -188,18 +203,7 @@ pub fn replay_connection(
         conn.feed(seg.dir, &seg.data, &mut events);
         for ev in events.drain(..) {
             match ev {
-                ConnEvent::Frame(o) => {
-                    let exact = o.is_exact();
-                    r.frames.push(ReplayedFrame {
-                        dir: o.dir,
-                        ts: seg.ts,
-                        stream_offset: o.stream_offset,
-                        frame_len: o.raw.len(),
-                        frame: o.frame,
-                        exact,
-                        version_range: o.version_range,
-                    });
-                }
+                ConnEvent::Frame(o) => r.frames.push(ReplayedFrame::observed(o, seg.ts)),
                 ConnEvent::Oversized {
                     dir,
                     len,

@@ -88,6 +88,10 @@ pub struct RelayConfig {
     pub drain_timeout_ms: u64,
     #[serde(default = "default_max_observed_frame")]
     pub max_observed_frame: usize,
+    /// Total bytes all decoders may hold in partial frames; past it a direction
+    /// is relayed unobserved (bounded memory under hostile input).
+    #[serde(default = "default_observe_budget")]
+    pub observe_budget: usize,
     /// Read buffer per direction, allocated only while bytes are moving.
     #[serde(default = "default_buffer_size")]
     pub buffer_size: usize,
@@ -123,6 +127,9 @@ fn default_drain_timeout_ms() -> u64 {
 }
 fn default_max_observed_frame() -> usize {
     1 << 20
+}
+fn default_observe_budget() -> usize {
+    crate::observe_budget::DEFAULT_BUDGET
 }
 fn default_buffer_size() -> usize {
     16 * 1024
@@ -167,6 +174,7 @@ impl Default for RelayConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             drain_timeout_ms: default_drain_timeout_ms(),
             max_observed_frame: default_max_observed_frame(),
+            observe_budget: default_observe_budget(),
             buffer_size: default_buffer_size(),
             observe: true,
             keepalive_secs: default_keepalive_secs(),
@@ -183,6 +191,11 @@ impl RelayConfig {
         Duration::from_millis(self.drain_timeout_ms)
     }
 }
+
+/// Linux's limit for TCP_KEEPIDLE (a larger value is refused by setsockopt).
+pub const MAX_KEEPALIVE_SECS: u64 = 32767;
+/// More relay threads than this buy nothing on a head node.
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 /// A configuration problem; each message names the key it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -210,6 +223,15 @@ pub enum ConfigError {
     BufferSize(usize),
     #[error("relay.max_observed_frame = {0} is out of range (64 ..= 1073741824)")]
     MaxObservedFrame(usize),
+    #[error("relay.keepalive_secs = {0} is over the kernel's limit of 32767 (TCP_KEEPIDLE)")]
+    KeepaliveSecs(u64),
+    #[error("relay.worker_threads = {0} is out of range (0 = one per CPU core, at most 1024)")]
+    WorkerThreads(usize),
+    /// `[[peer]]` / `[legacy]`: the checks the legacy peer table makes at start-up.
+    #[error(transparent)]
+    Peers(#[from] flurm::config::ConfigError),
+    #[error("relay.observe_budget = {budget} is below relay.max_observed_frame = {frame} (one frame must fit)")]
+    ObserveBudget { budget: usize, frame: usize },
     #[error("{key}: route name {name:?} must be 1-64 printable ASCII characters without spaces")]
     BadName { key: String, name: String },
     #[error("{first} and {second} share the listener name {name:?}; give routes distinct names")]
@@ -349,6 +371,21 @@ impl Config {
         if !(64..=1 << 30).contains(&r.max_observed_frame) {
             return Err(ConfigError::MaxObservedFrame(r.max_observed_frame));
         }
+        if r.keepalive_secs > MAX_KEEPALIVE_SECS {
+            return Err(ConfigError::KeepaliveSecs(r.keepalive_secs));
+        }
+        if r.worker_threads > MAX_WORKER_THREADS {
+            return Err(ConfigError::WorkerThreads(r.worker_threads));
+        }
+        // The same peer-table checks as start-up (CIDRs, fed ids, the legacy
+        // upstream version), for every peer, so --check-config agrees with run.
+        flurm::PeerTable::new(&self.peers, &self.legacy.clone().unwrap_or_default())?;
+        if r.observe_budget < r.max_observed_frame {
+            return Err(ConfigError::ObserveBudget {
+                budget: r.observe_budget,
+                frame: r.max_observed_frame,
+            });
+        }
         let mut names: HashMap<&str, &str> = HashMap::new();
         let mut addrs: HashMap<SocketAddr, String> = HashMap::new();
         addrs.insert(self.admin.listen, "admin.listen".into());
@@ -423,6 +460,35 @@ mod tests {
             "no active test route in the shipped example"
         );
         assert_eq!(cfg.rules, crate::rules::RulesConfig::default());
+    }
+
+    #[test]
+    fn what_start_up_rejects_the_check_rejects_too() {
+        // Issue 10 item 4: each passed the check and failed at start.
+        let route = "[[route]]\nlisten = \"127.0.0.1:7001\"\nupstream = \"127.0.0.1:6817\"\n";
+        for (extra, says) in [
+            (
+                "[[peer]]\nmatch = \"10.0.0.0/33\"\ndialect = \"legacy-flurm\"\n",
+                "10.0.0.0/33",
+            ),
+            (
+                "[[peer]]\nmatch = \"10.0.0.7\"\ndialect = \"legacy-flurm\"\nfed_id = 99\n",
+                "fed_id 99",
+            ),
+            ("[legacy]\nupstream_version = 0x1234\n", "0x1234"),
+            // A slurm-dialect peer gets the same checks (no legacy peer needed).
+            (
+                "[[peer]]\nmatch = \"10.0.0.0/33\"\ndialect = \"slurm\"\n",
+                "10.0.0.0/33",
+            ),
+            ("[relay]\nkeepalive_secs = 32768\n", "32767"),
+            ("[relay]\nworker_threads = 100000\n", "worker_threads"),
+        ] {
+            let e = Config::from_toml(&format!("{route}{extra}")).unwrap_err();
+            assert!(e.to_string().contains(says), "{extra}: {e}");
+        }
+        let ok = "[relay]\nkeepalive_secs = 32767\nworker_threads = 1024\n";
+        Config::from_toml(&format!("{route}{ok}")).unwrap();
     }
 
     #[test]

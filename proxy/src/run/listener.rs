@@ -136,9 +136,16 @@ async fn handle(
     let Some(upstream_addr) = choose_upstream(&client, peer, id, &ctx, &shared) else {
         return;
     };
-    let Some((upstream, own)) = connect_upstream(peer, upstream_addr, id, &ctx, &shared).await
-    else {
-        return;
+    let (upstream, own) = match connect_upstream(peer, upstream_addr, id, &ctx, &shared).await {
+        Ok(c) => c,
+        Err(reason) => {
+            if reason == "refused" {
+                // The upstream refused: the client sees a reset, as it would
+                // have connecting directly, not a connection that just ends.
+                let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
+            }
+            return;
+        }
     };
     let info = ConnInfo {
         id,
@@ -205,14 +212,15 @@ fn choose_upstream(
 }
 
 /// Connects to the upstream (from the client's address on a transparent inbound
-/// listener, so slurmctld sees it). `None` when that fails (counted and logged).
+/// listener, so slurmctld sees it). When that fails (counted and logged), the
+/// failure's reason label (`refused`, `timeout`, ...).
 async fn connect_upstream(
     peer: ClientAddr,
     upstream_addr: UpstreamAddr,
     id: u64,
     ctx: &ListenerCtx,
     shared: &ProxyState,
-) -> Option<(TcpStream, OwnUpstream)> {
+) -> Result<(TcpStream, OwnUpstream), &'static str> {
     let transparent = matches!(
         ctx.spec.kind,
         ListenerKind::Inbound {
@@ -230,16 +238,18 @@ async fn connect_upstream(
                 .upstream_connect_failures
                 .with_label_values(&[&ctx.name, e.reason()])
                 .inc();
-            warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
-                "upstream connect failed; closing the client connection");
-            return None;
+            crate::log_limit::limited("upstream_connect_failed", || {
+                warn!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr, reason = e.reason(), error = %e,
+                    "upstream connect failed; closing the client connection")
+            });
+            return Err(e.reason());
         }
     };
     // TCP_NODELAY was set in connect(); keepalive only where a peer can vanish.
     if !upstream_addr.ip().is_loopback() {
         set_keepalive(SockRef::from(&upstream), shared.relay.keepalive_secs);
     }
-    Some((upstream, own))
+    Ok((upstream, own))
 }
 
 /// Relays one connection (through the legacy stage when either end is a legacy
@@ -310,7 +320,7 @@ fn refuse(
         .loop_guard_refusals
         .with_label_values(&[&ctx.name, reason.as_str()])
         .inc();
-    match reason {
+    crate::log_limit::limited("loop_guard", || match reason {
         LoopReason::OwnUpstream => {
             warn!(conn = id, listener = %ctx.name, client = %peer, reason = reason.as_str(),
             egid = own_gid(),
@@ -326,7 +336,7 @@ fn refuse(
              port rather than redirected, or the proxy's own connections are redirected: it must run with the \
              primary group the rules exempt, [rules] exempt_group; `fedproxy rules status` checks both); \
              refusing it"),
-    }
+    });
 }
 
 /// This process's effective gid, for the loop guard's messages.

@@ -247,6 +247,8 @@ impl Metrics {
             for reason in ErrorKind::ALL_REASONS {
                 m.decode_errors.with_label_values(&[dir.as_str(), reason]);
             }
+            m.decode_errors
+                .with_label_values(&[dir.as_str(), super::observe::MEMORY_BUDGET]);
         }
         m.legacy
             .register(&m.registry)

@@ -75,6 +75,15 @@ impl Proxy {
     /// serving. `/ready` turns 200 once this returns. Errors name the config key.
     pub async fn start(cfg: Config) -> Result<Proxy, StartError> {
         cfg.validate()?;
+        crate::observe_budget::ObserveBudget::global().set_limit(cfg.relay.observe_budget);
+        // Rate-limited log lines are summarised even when the flood stops.
+        tokio::spawn(async {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                crate::log_limit::flush_summaries();
+            }
+        });
         let metrics = Arc::new(Metrics::new());
         let drain = Arc::new(Drain::new());
         let mut bound = Vec::new();
@@ -246,6 +255,16 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     if args.check_config {
+        // What start-up does beyond the file: load libmunge for legacy peers.
+        if let Err(e) = flurm::LegacyRuntime::from_config(
+            cfg.legacy.as_ref(),
+            &cfg.peers,
+            flurm::LegacyMetrics::new(),
+            Default::default(),
+        ) {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
         println!(
             "{}: OK ({} relay listeners, admin on {})",
             args.config.display(),
@@ -265,12 +284,25 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = rt.block_on(run(cfg));
+    let code = rt.block_on(run(cfg, &args.config));
     rt.shutdown_background();
     code
 }
 
-async fn run(cfg: Config) -> ExitCode {
+/// SIGHUP: never kills the proxy. The file is checked as `--check-config`
+/// would; applying it to a running proxy is not implemented yet (issue 10, item
+/// 3), so the running configuration stays either way and the log says which.
+fn check_on_hangup(path: &std::path::Path) {
+    match Config::load(path) {
+        Ok(_) => warn!(config = %path.display(),
+            "SIGHUP: the configuration file is valid, but live reload is not implemented yet; \
+             the running configuration stays (restart fedproxy to apply it)"),
+        Err(e) => error!(config = %path.display(), error = %e,
+            "SIGHUP: the configuration file is invalid; the running configuration stays"),
+    }
+}
+
+async fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
     // Handlers first: a SIGTERM right after start must drain, not kill.
     let mut signals = match shutdown::Signals::install() {
         Ok(s) => s,
@@ -286,7 +318,12 @@ async fn run(cfg: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sig = signals.recv().await;
+    let sig = loop {
+        match signals.request().await {
+            shutdown::Request::Shutdown(sig) => break sig,
+            shutdown::Request::Reload => check_on_hangup(path),
+        }
+    };
     info!(signal = sig, "shutting down");
     proxy.start_drain();
     tokio::select! {

@@ -20,6 +20,13 @@ use tracing::{debug, info, warn};
 use super::metrics::{msg_type_label, Metrics, UNKNOWN};
 use super::tap::{TapHub, TapMessage};
 use super::tap_json::TapSource;
+use crate::observe_budget::{ObserveBudget, Share};
+
+/// `fedproxy_decode_errors_total` reason: the observation budget was exhausted.
+pub const MEMORY_BUDGET: &str = "memory_budget";
+
+/// The budget's exhaustion is logged once per process.
+static BUDGET_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// What the relay knows about a connection, for logs and labels.
 #[derive(Clone, Debug)]
@@ -52,6 +59,8 @@ pub struct Observer {
     events: [Vec<ConnEvent>; 2],
     /// The live tap, offered every decoded frame while someone subscribes.
     tap: Option<Arc<TapHub>>,
+    /// This connection's part of the process-wide observation budget.
+    budget: Share,
 }
 
 impl Observer {
@@ -82,6 +91,7 @@ impl Observer {
             peer_gauge: None,
             events: [Vec::new(), Vec::new()],
             tap: None,
+            budget: Share::new(ObserveBudget::global()),
         }
     }
 
@@ -112,8 +122,43 @@ impl Observer {
     /// afterwards (the relay forwards the bytes in between, so that the codec has
     /// seen a request before the peer can possibly answer it).
     pub fn feed(&mut self, dir: Direction, data: &[u8]) {
-        if let Some(c) = &mut self.conn {
+        let Some(c) = &mut self.conn else {
+            return;
+        };
+        // What the decoder may hold after this feed (checked before, when the
+        // bytes could only add to it, and after, when its buffer may have grown
+        // by more): over the budget, this direction is relayed unobserved.
+        let fits = c.is_opaque(dir) || self.budget.set(c.memory() + data.len()).is_ok();
+        if fits {
             c.feed(dir, data, &mut self.events[dir.index()]);
+            if self.budget.set(c.memory()).is_ok() {
+                return;
+            }
+        }
+        c.set_opaque(dir);
+        if !fits {
+            c.feed(dir, data, &mut self.events[dir.index()]); // counted, not decoded
+        }
+        let _ = self.budget.set(c.memory()); // shrinking never fails
+        {
+            self.metrics
+                .decode_errors
+                .with_label_values(&[dir.as_str(), MEMORY_BUDGET])
+                .inc();
+            if !BUDGET_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+                    limit = ObserveBudget::global().limit(),
+                    "observation memory budget (relay.observe_budget) exhausted: directions that would exceed it are relayed unobserved (logged once; counted in fedproxy_decode_errors_total{{reason=\"memory_budget\"}})");
+            }
+        }
+    }
+
+    /// The source of `dir` ended: a frame still incomplete (also a start under
+    /// 6 bytes) is reported as `truncated`; call [`Observer::handle`] after.
+    pub fn eof(&mut self, dir: Direction) {
+        if let Some(c) = &mut self.conn {
+            c.eof(dir, &mut self.events[dir.index()]);
+            let _ = self.budget.set(c.memory()); // shrinking never fails
         }
     }
 
@@ -285,9 +330,12 @@ impl Observer {
             .inc();
         if !self.error_logged {
             self.error_logged = true;
-            warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
-                upstream = %self.info.upstream, dir = dir.as_str(), stream_offset, reason = error.reason(),
-                error = %error, "decode error; relaying this direction undecoded from here on");
+            let info = &self.info;
+            crate::log_limit::limited("decode_error", || {
+                warn!(conn = info.id, listener = %info.listener, client = %info.client,
+                    upstream = %info.upstream, dir = dir.as_str(), stream_offset, reason = error.reason(),
+                    error = %error, "decode error; relaying this direction undecoded from here on")
+            });
         }
     }
 
@@ -317,7 +365,7 @@ impl Observer {
         // Legacy FLURM federates over HTTP: count by path, warn once per address.
         self.metrics.probes.observe(
             &self.metrics.legacy,
-            "unconfigured",
+            flurm::metrics::UNCONFIGURED,
             self.info.client.ip(),
             request_line,
         );

@@ -236,6 +236,13 @@ impl Pump<'_> {
                 return Ok(end);
             }
         }
+        if self.decoding {
+            // A frame cut off by the end of the stream is counted (`truncated`).
+            let _ = self.observe(|o, dir| {
+                o.eof(dir);
+                o.handle(dir);
+            });
+        }
         self.ended[self.dir.index()].store(true, Ordering::Release);
         if self.ended[self.dir.reverse().index()].load(Ordering::Acquire) {
             // Both directions are over: closing the sockets sends the FINs.

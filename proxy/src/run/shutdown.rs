@@ -84,11 +84,20 @@ impl Drain {
     }
 }
 
-/// SIGTERM and SIGINT handlers, installed when created (so a signal that arrives
-/// during start-up is not lost to the default action).
+/// SIGTERM, SIGINT and SIGHUP handlers, installed when created (so a signal that
+/// arrives during start-up is not lost to the default action, which for SIGHUP
+/// is to kill the process).
 pub struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Shutdown(&'static str),
+    Reload,
 }
 
 impl Signals {
@@ -97,7 +106,17 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
+    }
+
+    /// The next request: a shutdown (SIGTERM, SIGINT) or a reload (SIGHUP).
+    pub async fn request(&mut self) -> Request {
+        tokio::select! {
+            _ = self.term.recv() => Request::Shutdown("SIGTERM"),
+            _ = self.int.recv() => Request::Shutdown("SIGINT"),
+            _ = self.hup.recv() => Request::Reload,
+        }
     }
 
     /// The next SIGTERM or SIGINT, by name.

@@ -215,6 +215,27 @@ impl Rng {
     }
 }
 
+/// A test that could not run here (no namespaces, no iptables): under `CI=true`
+/// that is a failure, since CI must run every test; elsewhere a note on stderr.
+pub fn not_run(test: &str, needs: &str) {
+    if let Err(msg) = skip_verdict(std::env::var("CI").ok().as_deref(), test, needs) {
+        panic!("{msg}");
+    }
+}
+
+/// The decision of [`not_run`], given the value of `CI`.
+pub fn skip_verdict(ci: Option<&str>, test: &str, needs: &str) -> Result<(), String> {
+    let msg = format!("{test} did not run: it needs {needs}");
+    if ci == Some("true") {
+        Err(format!(
+            "{msg} (CI=true: a test that cannot run is a failure)"
+        ))
+    } else {
+        eprintln!("SKIPPED {msg}");
+        Ok(())
+    }
+}
+
 /// Runs `f` on a thread of its own inside a fresh network namespace (only `lo`,
 /// brought up, plus whatever `setup` commands add), with a current-thread tokio
 /// runtime. Every socket created there belongs to that namespace. `None` (and a

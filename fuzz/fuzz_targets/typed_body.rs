@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fedproxy_fuzz_targets::frame::typed_body(data));
