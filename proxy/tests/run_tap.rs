@@ -37,8 +37,20 @@ fn captures() -> Vec<(Capture, Vec<ReplayedConnection>)> {
 fn message_fields(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
+        // inferred_version: offline replay learns a persist connection's release
+        // from the rest of the capture file; a live proxy meeting the same bytes
+        // without their handshake cannot, and claims none.
         for k in [
-            "file", "conn", "ts", "client", "server", "summary", "from", "to", "auth_len",
+            "file",
+            "conn",
+            "ts",
+            "client",
+            "server",
+            "summary",
+            "from",
+            "to",
+            "auth_len",
+            "inferred_version",
         ] {
             o.remove(k);
         }

@@ -294,6 +294,7 @@ impl Observer {
                 raw: f.raw.clone(),
                 framing: f.frame.framing(),
                 inferred_version: f.frame.inferred_version,
+                version_range: f.version_range,
                 ts: TapSource::now(),
             };
             Arc::new(move || source.line())

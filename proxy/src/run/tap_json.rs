@@ -35,6 +35,9 @@ pub struct TapSource {
     pub raw: Bytes,
     pub framing: Framing,
     pub inferred_version: Option<ProtocolVersion>,
+    /// Releases a persist frame's connection can be running when the proxy
+    /// met it without its handshake (as `replay` reports it).
+    pub version_range: Option<(ProtocolVersion, ProtocolVersion)>,
     /// When the relay saw it (seconds since the epoch).
     pub ts: f64,
 }
@@ -99,8 +102,7 @@ impl TapSource {
             frame_len: self.raw.len(),
             exact: frame.to_bytes() == self.raw,
             frame,
-            // The proxy sees every connection from its start: versions are known.
-            version_range: None,
+            version_range: self.version_range,
         };
         let mut v = frame_json(&format!("live:{}", self.listener), &conn, &rf);
         let (client, server) = (self.client_label(), self.upstream.to_string());
