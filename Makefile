@@ -4,7 +4,7 @@
 MAKEFLAGS  += --no-print-directory
 CARGO      ?= cargo
 FEDPROXY   := target/release/fedproxy
-# every release's bundled captures (slurm-22.05, slurm-24.11, slurm-26.05, the mixed federation)
+# every release's bundled captures (captures/slurm-22.05, slurm-24.11, slurm-26.05)
 CAPTURES   := $(wildcard captures/slurm-*/*.pcap)
 # The lab needs root, network namespaces and Debian's Slurm packages. LAB=0 skips it.
 LAB        ?= 1
