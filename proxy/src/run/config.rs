@@ -105,6 +105,11 @@ pub struct RelayConfig {
     /// Threads relaying connections; 0 = one per CPU core.
     #[serde(default)]
     pub worker_threads: usize,
+    /// While the upstream of the inbound listener or a route refuses connects,
+    /// close that listener (clients get ECONNREFUSED and fail over, as Slurm's
+    /// do to a backup controller); reopen it when the upstream accepts again.
+    #[serde(default = "default_true")]
+    pub follow_upstream: bool,
 }
 
 fn default_admin_listen() -> SocketAddr {
@@ -179,6 +184,7 @@ impl Default for RelayConfig {
             observe: true,
             keepalive_secs: default_keepalive_secs(),
             worker_threads: 0,
+            follow_upstream: true,
         }
     }
 }

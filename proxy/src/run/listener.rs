@@ -8,16 +8,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use slurm_codec::conn::ConnKind;
 use slurm_codec::Direction;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::addr::{ClientAddr, UpstreamAddr};
 use super::config::{ListenerKind, ListenerSpec, RelayConfig};
-use super::connect::{connect, set_keepalive};
+use super::connect::{connect, set_keepalive, tune};
 use super::error::BindError;
 use super::loop_guard::{LoopGuard, LoopReason, OwnUpstream};
 use super::metrics::Metrics;
@@ -70,6 +71,10 @@ pub struct ListenerCtx {
     pub name: Arc<str>,
     accepted: IntCounter,
     bytes: [IntCounter; 2],
+    /// Set when an upstream connect was refused: the accept loop checks
+    /// whether to close the listener (relay.follow_upstream).
+    upstream_refused: Notify,
+    following: IntGauge,
 }
 
 impl ListenerCtx {
@@ -80,6 +85,10 @@ impl ListenerCtx {
             accepted: metrics.connections_accepted.with_label_values(&[&name]),
             bytes: [Direction::ClientToServer, Direction::ServerToClient]
                 .map(|d| metrics.bytes.with_label_values(&[&name, d.as_str()])),
+            upstream_refused: Notify::new(),
+            following: metrics
+                .listener_following_upstream
+                .with_label_values(&[&name]),
             spec,
             name,
         }
@@ -100,21 +109,84 @@ pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, BindError> {
     sock.listen(1024).map_err(explain)
 }
 
+/// How often a closed listener probes its upstream.
+const FOLLOW_PROBE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The fixed upstream a listener follows (inbound and routes, when
+/// `relay.follow_upstream`); the outbound listener's destinations vary.
+fn followed_upstream(ctx: &ListenerCtx, shared: &ProxyState) -> Option<SocketAddr> {
+    match ctx.spec.kind {
+        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream }
+            if shared.relay.follow_upstream =>
+        {
+            Some(upstream)
+        }
+        _ => None,
+    }
+}
+
+/// True when a connect to `upstream` is refused right now.
+async fn upstream_refuses(upstream: SocketAddr, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, TcpStream::connect(upstream)).await,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// What woke the accept loop.
+enum Wake {
+    Drain,
+    Accepted(io::Result<(TcpStream, SocketAddr)>),
+    UpstreamRefused,
+}
+
 /// Accepts until draining starts; then the listening socket is closed, so new
-/// connections are refused by the kernel.
+/// connections are refused by the kernel. While the followed upstream refuses
+/// connects the listening socket is closed too (clients get ECONNREFUSED, as
+/// they would connecting directly, and fail over), then bound again on the
+/// same address once the upstream accepts.
 pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: Arc<ProxyState>) {
+    let followed = followed_upstream(&ctx, &shared);
+    let mut listener = Some(listener);
+    // The bound address (a configured port 0 is rebound on the same port).
+    let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
     loop {
-        let (stream, peer) = tokio::select! {
-            _ = shared.drain.started() => break,
-            r = listener.accept() => match r {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    warn!(listener = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+        let wake = match (&listener, followed, addr) {
+            (Some(l), _, _) => tokio::select! {
+                _ = shared.drain.started() => Wake::Drain,
+                _ = ctx.upstream_refused.notified(), if followed.is_some() => Wake::UpstreamRefused,
+                r = l.accept() => Wake::Accepted(r),
             },
+            (None, Some(upstream), Some(addr)) => {
+                tokio::select! {
+                    _ = shared.drain.started() => break,
+                    l = reopen_when_upstream_accepts(addr, upstream, &ctx, &shared) => listener = Some(l),
+                }
+                continue;
+            }
+            (None, _, _) => break,
+        };
+        let (stream, peer) = match wake {
+            Wake::Drain => break,
+            Wake::UpstreamRefused => {
+                let Some(upstream) = followed else { continue };
+                // Check again: the refusal may be stale (the upstream is back).
+                if upstream_refuses(upstream, shared.relay.connect_timeout()).await {
+                    listener = None;
+                    ctx.following.set(1);
+                    warn!(listener = %ctx.name, upstream = %upstream, addr = ?addr,
+                        "the upstream refuses connections: closed this listener, so clients are refused \
+                         too and fail over; it reopens when the upstream accepts again");
+                }
+                continue;
+            }
+            Wake::Accepted(Ok(a)) => a,
+            Wake::Accepted(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(listener = %ctx.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         ctx.accepted.inc();
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +194,43 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: A
         let task = handle(stream, peer, id, ctx.clone(), shared.clone());
         shared.drain.tracker().spawn(task);
     }
+    ctx.following.set(0);
     debug!(listener = %ctx.name, "stopped accepting");
+}
+
+/// Probes the upstream every [`FOLLOW_PROBE_INTERVAL`]; once it no longer
+/// refuses, binds `addr` again (same options as at start).
+async fn reopen_when_upstream_accepts(
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    ctx: &ListenerCtx,
+    shared: &ProxyState,
+) -> TcpListener {
+    let mut tick = tokio::time::interval(FOLLOW_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut bind_failed = false;
+    loop {
+        tick.tick().await;
+        if upstream_refuses(upstream, shared.relay.connect_timeout()).await {
+            continue;
+        }
+        match bind(addr, &ctx.spec.key) {
+            Ok(l) => {
+                tune(SockRef::from(&l), shared.relay.keepalive_secs);
+                ctx.following.set(0);
+                info!(listener = %ctx.name, upstream = %upstream, addr = %addr,
+                    "the upstream accepts connections again: listening again");
+                return l;
+            }
+            Err(e) => {
+                if !bind_failed {
+                    warn!(listener = %ctx.name, error = %e,
+                        "the upstream is back but this listener cannot be bound again; retrying");
+                    bind_failed = true;
+                }
+            }
+        }
+    }
 }
 
 /// One accepted connection, from the loop guard to the end of the relay.
@@ -143,6 +251,7 @@ async fn handle(
                 // The upstream refused: the client sees a reset, as it would
                 // have connecting directly, not a connection that just ends.
                 let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
+                ctx.upstream_refused.notify_one();
             }
             return;
         }

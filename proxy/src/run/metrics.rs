@@ -91,6 +91,8 @@ pub struct Metrics {
     pub slurm_refusals: IntCounterVec,
     pub federation_peer_connected: IntGaugeVec,
     pub loop_guard_refusals: IntCounterVec,
+    /// 1 while a listener is closed because its upstream refuses connects.
+    pub listener_following_upstream: IntGaugeVec,
     pub admin_refused: IntCounter,
     pub ready: IntGauge,
     pub peers: PeerLabels,
@@ -224,6 +226,11 @@ impl Metrics {
                 "Connections refused because relaying them would loop back into the proxy.",
                 &["listener", "reason"],
             ),
+            listener_following_upstream: gauge(
+                "fedproxy_listener_following_upstream",
+                "1 while a listener is closed because its upstream refuses connects (relay.follow_upstream).",
+                &["listener"],
+            ),
             admin_refused: reg(
                 &registry,
                 IntCounter::new(
@@ -272,6 +279,7 @@ impl Metrics {
             .with_label_values(&[name, "self_target"]);
         self.loop_guard_refusals
             .with_label_values(&[name, "own_upstream"]);
+        self.listener_following_upstream.with_label_values(&[name]);
         for reason in SLURM_REFUSAL_REASONS {
             self.slurm_refusals.with_label_values(&[name, reason]);
         }
