@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
@@ -13,7 +13,7 @@ use slurm_codec::conn::ConnKind;
 use slurm_codec::Direction;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 use super::addr::{ClientAddr, UpstreamAddr};
@@ -38,7 +38,8 @@ pub struct ProxyState {
     pub legacy: Option<flurm::LegacyRuntime>,
     /// Subscribers of the live tap (`GET /tap`).
     pub tap: Arc<TapHub>,
-    next_id: AtomicU64,
+    /// Connection ids, shared with the states that replace this one on reload.
+    next_id: Arc<AtomicU64>,
 }
 
 impl ProxyState {
@@ -55,13 +56,45 @@ impl ProxyState {
             drain,
             legacy: None,
             tap: Arc::new(TapHub::default()),
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// The state after a reload: new relay settings and legacy runtime; the
+    /// metrics, loop guard, drain, tap and connection ids stay.
+    pub fn reloaded(&self, relay: RelayConfig, legacy: Option<flurm::LegacyRuntime>) -> ProxyState {
+        ProxyState {
+            metrics: self.metrics.clone(),
+            relay,
+            guard: self.guard.clone(),
+            drain: self.drain.clone(),
+            legacy,
+            tap: self.tap.clone(),
+            next_id: self.next_id.clone(),
         }
     }
 
     pub fn with_legacy(mut self, legacy: Option<flurm::LegacyRuntime>) -> ProxyState {
         self.legacy = legacy;
         self
+    }
+}
+
+/// The running state: replaced as a whole by a reload, while connections keep
+/// the state they were accepted with.
+pub struct LiveState(RwLock<Arc<ProxyState>>);
+
+impl LiveState {
+    pub fn new(state: Arc<ProxyState>) -> LiveState {
+        LiveState(RwLock::new(state))
+    }
+
+    pub fn current(&self) -> Arc<ProxyState> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, state: Arc<ProxyState>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = state;
     }
 }
 
@@ -138,36 +171,67 @@ enum Wake {
     Drain,
     Accepted(io::Result<(TcpStream, SocketAddr)>),
     UpstreamRefused,
+    /// A reload changed this listener's settings (true) or removed it (false).
+    Reconfigured(bool),
 }
 
-/// Accepts until draining starts; then the listening socket is closed, so new
-/// connections are refused by the kernel. While the followed upstream refuses
-/// connects the listening socket is closed too (clients get ECONNREFUSED, as
-/// they would connecting directly, and fail over), then bound again on the
-/// same address once the upstream accepts.
-pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: Arc<ProxyState>) {
-    let followed = followed_upstream(&ctx, &shared);
+/// Accepts until draining starts, or until a reload removes this listener
+/// (`ctx`'s sender dropped); then the listening socket is closed, so new
+/// connections are refused by the kernel, while open ones go on. A reload that
+/// keeps the address sends the new settings through `ctx`. While the followed
+/// upstream refuses connects the listening socket is closed too (clients get
+/// ECONNREFUSED, as they would connecting directly, and fail over), then bound
+/// again on the same address once the upstream accepts.
+pub async fn accept_loop(
+    listener: TcpListener,
+    mut ctx_rx: watch::Receiver<Arc<ListenerCtx>>,
+    live: Arc<LiveState>,
+) {
     let mut listener = Some(listener);
     // The bound address (a configured port 0 is rebound on the same port).
     let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let mut ctx = ctx_rx.borrow_and_update().clone();
     loop {
+        let shared = live.current();
+        let followed = followed_upstream(&ctx, &shared);
         let wake = match (&listener, followed, addr) {
             (Some(l), _, _) => tokio::select! {
                 _ = shared.drain.started() => Wake::Drain,
+                r = ctx_rx.changed() => Wake::Reconfigured(r.is_ok()),
                 _ = ctx.upstream_refused.notified(), if followed.is_some() => Wake::UpstreamRefused,
                 r = l.accept() => Wake::Accepted(r),
             },
-            (None, Some(upstream), Some(addr)) => {
-                tokio::select! {
-                    _ = shared.drain.started() => break,
-                    l = reopen_when_upstream_accepts(addr, upstream, &ctx, &shared) => listener = Some(l),
+            (None, Some(upstream), Some(addr)) => tokio::select! {
+                _ = shared.drain.started() => Wake::Drain,
+                r = ctx_rx.changed() => Wake::Reconfigured(r.is_ok()),
+                l = reopen_when_upstream_accepts(addr, upstream, &ctx, &shared) => {
+                    listener = Some(l);
+                    continue;
+                }
+            },
+            (None, _, _) => {
+                // No longer following (a reload turned it off): bind again.
+                match addr.map(|a| bind(a, &ctx.spec.key)) {
+                    Some(Ok(l)) => {
+                        tune(SockRef::from(&l), shared.relay.keepalive_secs);
+                        ctx.following.set(0);
+                        listener = Some(l);
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+        };
+        let (stream, peer) = match wake {
+            Wake::Drain | Wake::Reconfigured(false) => break,
+            Wake::Reconfigured(true) => {
+                ctx.following.set(0);
+                ctx = ctx_rx.borrow_and_update().clone();
+                if listener.is_none() {
+                    ctx.following.set(1);
                 }
                 continue;
             }
-            (None, _, _) => break,
-        };
-        let (stream, peer) = match wake {
-            Wake::Drain => break,
             Wake::UpstreamRefused => {
                 let Some(upstream) = followed else { continue };
                 // Check again: the refusal may be stale (the upstream is back).

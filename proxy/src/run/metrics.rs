@@ -93,6 +93,8 @@ pub struct Metrics {
     pub loop_guard_refusals: IntCounterVec,
     /// 1 while a listener is closed because its upstream refuses connects.
     pub listener_following_upstream: IntGaugeVec,
+    /// SIGHUP reloads by `result` (`ok`, `invalid`).
+    pub config_reloads: IntCounterVec,
     pub admin_refused: IntCounter,
     pub ready: IntGauge,
     pub peers: PeerLabels,
@@ -231,6 +233,11 @@ impl Metrics {
                 "1 while a listener is closed because its upstream refuses connects (relay.follow_upstream).",
                 &["listener"],
             ),
+            config_reloads: counter(
+                "fedproxy_config_reloads_total",
+                "SIGHUP reloads of the configuration file: ok = applied, invalid = refused (the running configuration stays).",
+                &["result"],
+            ),
             admin_refused: reg(
                 &registry,
                 IntCounter::new(
@@ -256,6 +263,9 @@ impl Metrics {
             }
             m.decode_errors
                 .with_label_values(&[dir.as_str(), super::observe::MEMORY_BUDGET]);
+        }
+        for result in ["ok", "invalid"] {
+            m.config_reloads.with_label_values(&[result]);
         }
         m.legacy
             .register(&m.registry)
