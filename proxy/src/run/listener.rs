@@ -439,8 +439,11 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
         .relay
         .observe
         .then_some(shared.relay.max_observed_frame);
-    let observer =
-        Mutex::new(Observer::new(m.clone(), info, max_frame).with_tap(shared.tap.clone()));
+    let observer = Mutex::new(
+        Observer::new(m.clone(), info, max_frame)
+            .with_tap(shared.tap.clone())
+            .with_partial_idle(shared.relay.partial_idle()),
+    );
     debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
         legacy = stage.is_some(), "relaying");
     let (done, result) = relay(

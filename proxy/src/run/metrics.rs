@@ -263,6 +263,8 @@ impl Metrics {
             }
             m.decode_errors
                 .with_label_values(&[dir.as_str(), super::observe::MEMORY_BUDGET]);
+            m.decode_errors
+                .with_label_values(&[dir.as_str(), super::observe::IDLE_PARTIAL]);
         }
         for result in ["ok", "invalid"] {
             m.config_reloads.with_label_values(&[result]);
