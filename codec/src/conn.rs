@@ -255,6 +255,11 @@ impl Connection {
         self.deframer[0].buffered() + self.deframer[1].buffered()
     }
 
+    /// Bytes waiting for the rest of a frame in `dir`.
+    pub fn buffered_in(&self, dir: Direction) -> usize {
+        self.deframer[self.true_dir(dir).index()].buffered()
+    }
+
     /// Memory the buffers take, both directions (at least [`Connection::buffered`]).
     pub fn memory(&self) -> usize {
         self.deframer[0].capacity() + self.deframer[1].capacity()

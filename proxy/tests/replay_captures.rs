@@ -169,7 +169,7 @@ fn every_frame_names_a_release_its_capture_was_recorded_with() {
                     });
                     let Some(v) = v else {
                         assert!(
-                            !f.frame.message().is_some(),
+                            f.frame.message().is_none(),
                             "{}: conn {}: typed {:?} without a version ({:?})",
                             path.display(),
                             c.id,

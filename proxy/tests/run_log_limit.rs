@@ -18,7 +18,8 @@ async fn a_flood_of_refused_upstream_connects_is_summarised() {
         "loglimit",
         &format!(
             "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\n\
-             listen = \"127.0.0.1:0\"\nupstream = \"{dead}\"\n"
+             listen = \"127.0.0.1:0\"\nupstream = \"{dead}\"\n\
+             [relay]\nfollow_upstream = false\n"
         ),
     );
     let route = d.listener_addr("r");

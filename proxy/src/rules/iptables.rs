@@ -145,7 +145,7 @@ pub fn ipt(prog: &str, t: Table, args: impl IntoIterator<Item = String>) -> Comm
 }
 
 /// The rules of `chain` one family program gets.
-pub fn rules_for<'a>(set: &'a RuleSet, chain: Chain, v6: bool) -> Vec<&'a Rule> {
+pub fn rules_for(set: &RuleSet, chain: Chain, v6: bool) -> Vec<&Rule> {
     set.chain(chain)
         .filter(|r| !v6 || r.families == Families::Both)
         .collect()

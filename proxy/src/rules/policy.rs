@@ -42,7 +42,7 @@ fn route_command(verb: &str, table: u32) -> Command {
 }
 
 /// `ip -4 rule show` lines that are our rule, e.g.
-/// `100:	from all fwmark 0x1/0x1 lookup 16817`.
+/// `100:`, a tab, then `from all fwmark 0x1/0x1 lookup 16817`.
 pub fn our_rule_lines(rule_show: &str, mark: u32, table: u32) -> Vec<String> {
     let want = format!("fwmark {} lookup {table}", fwmark(mark));
     rule_show

@@ -104,12 +104,12 @@ mod tests {
             egid: 998,
             cap_eff: 0x1000,
         };
-        assert!(check(&[p.clone()], "fedproxy", 998, true).is_empty());
-        let wrong_group = check(&[p.clone()], "fedproxy", 999, false);
+        assert!(check(std::slice::from_ref(&p), "fedproxy", 998, true).is_empty());
+        let wrong_group = check(std::slice::from_ref(&p), "fedproxy", 999, false);
         assert_eq!(wrong_group.len(), 1);
         assert!(wrong_group[0].contains("primary group 998"));
         let no_cap = ProxyProcess { cap_eff: 0, ..p };
-        assert!(check(&[no_cap.clone()], "fedproxy", 998, false).is_empty());
+        assert!(check(std::slice::from_ref(&no_cap), "fedproxy", 998, false).is_empty());
         assert!(check(&[no_cap], "fedproxy", 998, true)[0].contains("CAP_NET_ADMIN"));
     }
 }

@@ -92,6 +92,10 @@ pub struct RelayConfig {
     /// is relayed unobserved (bounded memory under hostile input).
     #[serde(default = "default_observe_budget")]
     pub observe_budget: usize,
+    /// A partial frame that waits longer than this for its next byte makes its
+    /// direction relayed unobserved (its buffer freed); 0 = no limit.
+    #[serde(default = "default_partial_idle_secs")]
+    pub partial_idle_secs: u64,
     /// Read buffer per direction, allocated only while bytes are moving.
     #[serde(default = "default_buffer_size")]
     pub buffer_size: usize,
@@ -105,6 +109,11 @@ pub struct RelayConfig {
     /// Threads relaying connections; 0 = one per CPU core.
     #[serde(default)]
     pub worker_threads: usize,
+    /// While the upstream of the inbound listener or a route refuses connects,
+    /// close that listener (clients get ECONNREFUSED and fail over, as Slurm's
+    /// do to a backup controller); reopen it when the upstream accepts again.
+    #[serde(default = "default_true")]
+    pub follow_upstream: bool,
 }
 
 fn default_admin_listen() -> SocketAddr {
@@ -130,6 +139,9 @@ fn default_max_observed_frame() -> usize {
 }
 fn default_observe_budget() -> usize {
     crate::observe_budget::DEFAULT_BUDGET
+}
+fn default_partial_idle_secs() -> u64 {
+    60
 }
 fn default_buffer_size() -> usize {
     16 * 1024
@@ -175,10 +187,12 @@ impl Default for RelayConfig {
             drain_timeout_ms: default_drain_timeout_ms(),
             max_observed_frame: default_max_observed_frame(),
             observe_budget: default_observe_budget(),
+            partial_idle_secs: default_partial_idle_secs(),
             buffer_size: default_buffer_size(),
             observe: true,
             keepalive_secs: default_keepalive_secs(),
             worker_threads: 0,
+            follow_upstream: true,
         }
     }
 }
@@ -186,6 +200,10 @@ impl Default for RelayConfig {
 impl RelayConfig {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// `relay.partial_idle_secs`; `None` = no limit.
+    pub fn partial_idle(&self) -> Option<Duration> {
+        (self.partial_idle_secs > 0).then(|| Duration::from_secs(self.partial_idle_secs))
     }
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)

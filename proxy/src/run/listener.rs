@@ -5,19 +5,20 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use slurm_codec::conn::ConnKind;
 use slurm_codec::Direction;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 use super::addr::{ClientAddr, UpstreamAddr};
 use super::config::{ListenerKind, ListenerSpec, RelayConfig};
-use super::connect::{connect, set_keepalive};
+use super::connect::{connect, set_keepalive, tune};
 use super::error::BindError;
 use super::loop_guard::{LoopGuard, LoopReason, OwnUpstream};
 use super::metrics::Metrics;
@@ -37,7 +38,8 @@ pub struct ProxyState {
     pub legacy: Option<flurm::LegacyRuntime>,
     /// Subscribers of the live tap (`GET /tap`).
     pub tap: Arc<TapHub>,
-    next_id: AtomicU64,
+    /// Connection ids, shared with the states that replace this one on reload.
+    next_id: Arc<AtomicU64>,
 }
 
 impl ProxyState {
@@ -54,7 +56,21 @@ impl ProxyState {
             drain,
             legacy: None,
             tap: Arc::new(TapHub::default()),
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// The state after a reload: new relay settings and legacy runtime; the
+    /// metrics, loop guard, drain, tap and connection ids stay.
+    pub fn reloaded(&self, relay: RelayConfig, legacy: Option<flurm::LegacyRuntime>) -> ProxyState {
+        ProxyState {
+            metrics: self.metrics.clone(),
+            relay,
+            guard: self.guard.clone(),
+            drain: self.drain.clone(),
+            legacy,
+            tap: self.tap.clone(),
+            next_id: self.next_id.clone(),
         }
     }
 
@@ -64,12 +80,34 @@ impl ProxyState {
     }
 }
 
+/// The running state: replaced as a whole by a reload, while connections keep
+/// the state they were accepted with.
+pub struct LiveState(RwLock<Arc<ProxyState>>);
+
+impl LiveState {
+    pub fn new(state: Arc<ProxyState>) -> LiveState {
+        LiveState(RwLock::new(state))
+    }
+
+    pub fn current(&self) -> Arc<ProxyState> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, state: Arc<ProxyState>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+}
+
 /// One bound relay listener and its cached metric handles.
 pub struct ListenerCtx {
     pub spec: ListenerSpec,
     pub name: Arc<str>,
     accepted: IntCounter,
     bytes: [IntCounter; 2],
+    /// Set when an upstream connect was refused: the accept loop checks
+    /// whether to close the listener (relay.follow_upstream).
+    upstream_refused: Notify,
+    following: IntGauge,
 }
 
 impl ListenerCtx {
@@ -80,6 +118,10 @@ impl ListenerCtx {
             accepted: metrics.connections_accepted.with_label_values(&[&name]),
             bytes: [Direction::ClientToServer, Direction::ServerToClient]
                 .map(|d| metrics.bytes.with_label_values(&[&name, d.as_str()])),
+            upstream_refused: Notify::new(),
+            following: metrics
+                .listener_following_upstream
+                .with_label_values(&[&name]),
             spec,
             name,
         }
@@ -100,21 +142,115 @@ pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, BindError> {
     sock.listen(1024).map_err(explain)
 }
 
-/// Accepts until draining starts; then the listening socket is closed, so new
-/// connections are refused by the kernel.
-pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: Arc<ProxyState>) {
+/// How often a closed listener probes its upstream.
+const FOLLOW_PROBE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The fixed upstream a listener follows (inbound and routes, when
+/// `relay.follow_upstream`); the outbound listener's destinations vary.
+fn followed_upstream(ctx: &ListenerCtx, shared: &ProxyState) -> Option<SocketAddr> {
+    match ctx.spec.kind {
+        ListenerKind::Inbound { upstream, .. } | ListenerKind::Route { upstream }
+            if shared.relay.follow_upstream =>
+        {
+            Some(upstream)
+        }
+        _ => None,
+    }
+}
+
+/// True when a connect to `upstream` is refused right now.
+async fn upstream_refuses(upstream: SocketAddr, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, TcpStream::connect(upstream)).await,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// What woke the accept loop.
+enum Wake {
+    Drain,
+    Accepted(io::Result<(TcpStream, SocketAddr)>),
+    UpstreamRefused,
+    /// A reload changed this listener's settings (true) or removed it (false).
+    Reconfigured(bool),
+}
+
+/// Accepts until draining starts, or until a reload removes this listener
+/// (`ctx`'s sender dropped); then the listening socket is closed, so new
+/// connections are refused by the kernel, while open ones go on. A reload that
+/// keeps the address sends the new settings through `ctx`. While the followed
+/// upstream refuses connects the listening socket is closed too (clients get
+/// ECONNREFUSED, as they would connecting directly, and fail over), then bound
+/// again on the same address once the upstream accepts.
+pub async fn accept_loop(
+    listener: TcpListener,
+    mut ctx_rx: watch::Receiver<Arc<ListenerCtx>>,
+    live: Arc<LiveState>,
+) {
+    let mut listener = Some(listener);
+    // The bound address (a configured port 0 is rebound on the same port).
+    let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let mut ctx = ctx_rx.borrow_and_update().clone();
     loop {
-        let (stream, peer) = tokio::select! {
-            _ = shared.drain.started() => break,
-            r = listener.accept() => match r {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    warn!(listener = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+        let shared = live.current();
+        let followed = followed_upstream(&ctx, &shared);
+        let wake = match (&listener, followed, addr) {
+            (Some(l), _, _) => tokio::select! {
+                _ = shared.drain.started() => Wake::Drain,
+                r = ctx_rx.changed() => Wake::Reconfigured(r.is_ok()),
+                _ = ctx.upstream_refused.notified(), if followed.is_some() => Wake::UpstreamRefused,
+                r = l.accept() => Wake::Accepted(r),
+            },
+            (None, Some(upstream), Some(addr)) => tokio::select! {
+                _ = shared.drain.started() => Wake::Drain,
+                r = ctx_rx.changed() => Wake::Reconfigured(r.is_ok()),
+                l = reopen_when_upstream_accepts(addr, upstream, &ctx, &shared) => {
+                    listener = Some(l);
                     continue;
                 }
             },
+            (None, _, _) => {
+                // No longer following (a reload turned it off): bind again.
+                match addr.map(|a| bind(a, &ctx.spec.key)) {
+                    Some(Ok(l)) => {
+                        tune(SockRef::from(&l), shared.relay.keepalive_secs);
+                        ctx.following.set(0);
+                        listener = Some(l);
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+        };
+        let (stream, peer) = match wake {
+            Wake::Drain | Wake::Reconfigured(false) => break,
+            Wake::Reconfigured(true) => {
+                ctx.following.set(0);
+                ctx = ctx_rx.borrow_and_update().clone();
+                if listener.is_none() {
+                    ctx.following.set(1);
+                }
+                continue;
+            }
+            Wake::UpstreamRefused => {
+                let Some(upstream) = followed else { continue };
+                // Check again: the refusal may be stale (the upstream is back).
+                if upstream_refuses(upstream, shared.relay.connect_timeout()).await {
+                    listener = None;
+                    ctx.following.set(1);
+                    warn!(listener = %ctx.name, upstream = %upstream, addr = ?addr,
+                        "the upstream refuses connections: closed this listener, so clients are refused \
+                         too and fail over; it reopens when the upstream accepts again");
+                }
+                continue;
+            }
+            Wake::Accepted(Ok(a)) => a,
+            Wake::Accepted(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(listener = %ctx.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         ctx.accepted.inc();
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +258,43 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<ListenerCtx>, shared: A
         let task = handle(stream, peer, id, ctx.clone(), shared.clone());
         shared.drain.tracker().spawn(task);
     }
+    ctx.following.set(0);
     debug!(listener = %ctx.name, "stopped accepting");
+}
+
+/// Probes the upstream every [`FOLLOW_PROBE_INTERVAL`]; once it no longer
+/// refuses, binds `addr` again (same options as at start).
+async fn reopen_when_upstream_accepts(
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    ctx: &ListenerCtx,
+    shared: &ProxyState,
+) -> TcpListener {
+    let mut tick = tokio::time::interval(FOLLOW_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut bind_failed = false;
+    loop {
+        tick.tick().await;
+        if upstream_refuses(upstream, shared.relay.connect_timeout()).await {
+            continue;
+        }
+        match bind(addr, &ctx.spec.key) {
+            Ok(l) => {
+                tune(SockRef::from(&l), shared.relay.keepalive_secs);
+                ctx.following.set(0);
+                info!(listener = %ctx.name, upstream = %upstream, addr = %addr,
+                    "the upstream accepts connections again: listening again");
+                return l;
+            }
+            Err(e) => {
+                if !bind_failed {
+                    warn!(listener = %ctx.name, error = %e,
+                        "the upstream is back but this listener cannot be bound again; retrying");
+                    bind_failed = true;
+                }
+            }
+        }
+    }
 }
 
 /// One accepted connection, from the loop guard to the end of the relay.
@@ -143,6 +315,7 @@ async fn handle(
                 // The upstream refused: the client sees a reset, as it would
                 // have connecting directly, not a connection that just ends.
                 let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
+                ctx.upstream_refused.notify_one();
             }
             return;
         }
@@ -266,8 +439,11 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
         .relay
         .observe
         .then_some(shared.relay.max_observed_frame);
-    let observer =
-        Mutex::new(Observer::new(m.clone(), info, max_frame).with_tap(shared.tap.clone()));
+    let observer = Mutex::new(
+        Observer::new(m.clone(), info, max_frame)
+            .with_tap(shared.tap.clone())
+            .with_partial_idle(shared.relay.partial_idle()),
+    );
     debug!(conn = id, listener = %ctx.name, client = %peer, upstream = %upstream_addr,
         legacy = stage.is_some(), "relaying");
     let (done, result) = relay(

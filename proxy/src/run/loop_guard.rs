@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::net::TcpStream;
 
@@ -44,8 +44,8 @@ impl LoopReason {
 
 #[derive(Default)]
 pub struct LoopGuard {
-    /// Bound listener addresses (relay listeners and admin).
-    listeners: Vec<SocketAddr>,
+    /// Bound listener addresses (relay listeners and admin); replaced on reload.
+    listeners: RwLock<Vec<SocketAddr>>,
     /// Upstream sockets the proxy has open: (local, remote) → how many (normally 1).
     own: Mutex<HashMap<(SocketAddr, SocketAddr), u32>>,
     /// The same, counted by local address only (the cheap first check on accept).
@@ -55,16 +55,23 @@ pub struct LoopGuard {
 impl LoopGuard {
     pub fn new(listeners: Vec<SocketAddr>) -> LoopGuard {
         LoopGuard {
-            listeners: listeners.into_iter().map(canonical).collect(),
+            listeners: RwLock::new(listeners.into_iter().map(canonical).collect()),
             own: Mutex::default(),
             own_local: Mutex::default(),
         }
     }
 
+    /// The listeners bound after a configuration reload.
+    pub fn set_listeners(&self, listeners: Vec<SocketAddr>) {
+        *self.listeners.write().unwrap_or_else(|e| e.into_inner()) =
+            listeners.into_iter().map(canonical).collect();
+    }
+
     /// Would connecting to `dst` reach one of our own listeners?
     pub fn is_self_target(&self, dst: SocketAddr) -> bool {
         let dst = canonical(dst);
-        self.listeners.iter().any(|l| {
+        let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+        listeners.iter().any(|l| {
             l.port() == dst.port()
                 && (l.ip() == dst.ip()
                     || (l.ip().is_unspecified()

@@ -91,6 +91,10 @@ pub struct Metrics {
     pub slurm_refusals: IntCounterVec,
     pub federation_peer_connected: IntGaugeVec,
     pub loop_guard_refusals: IntCounterVec,
+    /// 1 while a listener is closed because its upstream refuses connects.
+    pub listener_following_upstream: IntGaugeVec,
+    /// SIGHUP reloads by `result` (`ok`, `invalid`).
+    pub config_reloads: IntCounterVec,
     pub admin_refused: IntCounter,
     pub ready: IntGauge,
     pub peers: PeerLabels,
@@ -224,6 +228,16 @@ impl Metrics {
                 "Connections refused because relaying them would loop back into the proxy.",
                 &["listener", "reason"],
             ),
+            listener_following_upstream: gauge(
+                "fedproxy_listener_following_upstream",
+                "1 while a listener is closed because its upstream refuses connects (relay.follow_upstream).",
+                &["listener"],
+            ),
+            config_reloads: counter(
+                "fedproxy_config_reloads_total",
+                "SIGHUP reloads of the configuration file: ok = applied, invalid = refused (the running configuration stays).",
+                &["result"],
+            ),
             admin_refused: reg(
                 &registry,
                 IntCounter::new(
@@ -249,6 +263,11 @@ impl Metrics {
             }
             m.decode_errors
                 .with_label_values(&[dir.as_str(), super::observe::MEMORY_BUDGET]);
+            m.decode_errors
+                .with_label_values(&[dir.as_str(), super::observe::IDLE_PARTIAL]);
+        }
+        for result in ["ok", "invalid"] {
+            m.config_reloads.with_label_values(&[result]);
         }
         m.legacy
             .register(&m.registry)
@@ -272,6 +291,7 @@ impl Metrics {
             .with_label_values(&[name, "self_target"]);
         self.loop_guard_refusals
             .with_label_values(&[name, "own_upstream"]);
+        self.listener_following_upstream.with_label_values(&[name]);
         for reason in SLURM_REFUSAL_REASONS {
             self.slurm_refusals.with_label_values(&[name, reason]);
         }

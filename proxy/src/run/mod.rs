@@ -11,6 +11,7 @@
 //! * [`metrics`] — every metric, in one place (README.md, "Metrics");
 //! * [`admin`] — `/metrics`, `/live`, `/ready`;
 //! * [`shutdown`] — SIGTERM/SIGINT drain;
+//! * [`reload`] — SIGHUP: applying a changed configuration file;
 //! * [`error`] — why the daemon cannot start (`BindError`, `StartError`).
 //!
 //! Tests start the proxy in-process with [`Proxy::start`] on port 0 and read the
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod observe;
 pub mod orig_dst;
 pub mod relay;
+pub mod reload;
 pub mod shutdown;
 pub mod tap;
 pub mod tap_client;
@@ -46,7 +48,7 @@ pub use error::{BindError, StartError};
 pub use metrics::Metrics;
 
 use admin::AdminState;
-use listener::{ListenerCtx, ProxyState};
+use listener::{ListenerCtx, LiveState, ProxyState};
 use loop_guard::LoopGuard;
 use shutdown::Drain;
 
@@ -65,9 +67,44 @@ pub struct RunArgs {
 /// on the current tokio runtime.
 pub struct Proxy {
     admin_addr: SocketAddr,
+    running: Vec<RunningListener>,
+    /// (label, bound address) of every running relay listener.
     listeners: Vec<(String, SocketAddr)>,
-    shared: Arc<ProxyState>,
+    live: Arc<LiveState>,
+    metrics: Arc<Metrics>,
+    /// The configuration running now (the last one applied).
+    config: Config,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// A relay listener's accept loop: new settings are sent through `ctx`;
+/// dropping it stops accepting.
+struct RunningListener {
+    spec: config::ListenerSpec,
+    addr: SocketAddr,
+    ctx: tokio::sync::watch::Sender<Arc<ListenerCtx>>,
+    /// The accept loop; it ends (closing the socket) once `ctx` is dropped.
+    task: JoinHandle<()>,
+}
+
+/// Spawns the accept loop of a bound relay listener.
+fn spawn_listener(
+    spec: config::ListenerSpec,
+    l: tokio::net::TcpListener,
+    addr: SocketAddr,
+    live: &Arc<LiveState>,
+) -> RunningListener {
+    let metrics = &live.current().metrics;
+    info!(listener = %spec.name, addr = %addr, key = %spec.key, upstream = %upstream_label(&spec.kind), "listening");
+    let ctx = Arc::new(ListenerCtx::new(spec.clone(), metrics));
+    let (tx, rx) = tokio::sync::watch::channel(ctx);
+    let task = tokio::spawn(listener::accept_loop(l, rx, live.clone()));
+    RunningListener {
+        spec,
+        addr,
+        ctx: tx,
+        task,
+    }
 }
 
 impl Proxy {
@@ -117,14 +154,12 @@ impl Proxy {
             ProxyState::new(metrics.clone(), cfg.relay.clone(), guard, drain.clone())
                 .with_legacy(legacy),
         );
+        let live = Arc::new(LiveState::new(shared.clone()));
 
         let mut tasks = Vec::new();
-        let mut listeners = Vec::new();
+        let mut running = Vec::new();
         for (spec, l, addr) in bound {
-            info!(listener = %spec.name, addr = %addr, key = %spec.key, upstream = %upstream_label(&spec.kind), "listening");
-            listeners.push((spec.name.clone(), addr));
-            let ctx = Arc::new(ListenerCtx::new(spec, &metrics));
-            tasks.push(tokio::spawn(listener::accept_loop(l, ctx, shared.clone())));
+            running.push(spawn_listener(spec, l, addr, &live));
         }
         let state = Arc::new(AdminState {
             metrics: metrics.clone(),
@@ -138,10 +173,17 @@ impl Proxy {
         // Logged once /ready says 200 (tests and scripts wait for this line).
         info!(listener = "admin", addr = %admin_addr, key = "admin.listen", allow_remote = cfg.admin.allow_remote,
             "admin server listening (/metrics, /live, /ready)");
+        let listeners = running
+            .iter()
+            .map(|r| (r.spec.name.clone(), r.addr))
+            .collect();
         Ok(Proxy {
             admin_addr,
+            running,
             listeners,
-            shared,
+            live,
+            metrics,
+            config: cfg,
             tasks,
         })
     }
@@ -152,7 +194,7 @@ impl Proxy {
 
     /// Clients currently following `GET /tap`.
     pub fn tap_subscribers(&self) -> usize {
-        self.shared.tap.subscribers()
+        self.live.current().tap.subscribers()
     }
 
     /// The bound address of a relay listener by its `listener` label
@@ -170,33 +212,35 @@ impl Proxy {
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.shared.metrics
+        &self.metrics
     }
 
     /// Relayed connections still open (including ones connecting upstream).
     pub fn open_connections(&self) -> usize {
-        self.shared.drain.open_connections()
+        self.live.current().drain.open_connections()
     }
 
     /// Stops accepting and turns `/ready` to 503; connections go on.
     pub fn start_drain(&self) {
-        if !self.shared.drain.is_draining() {
+        let shared = self.live.current();
+        if !shared.drain.is_draining() {
             info!("draining: stopped accepting, /ready now 503");
         }
-        self.shared.drain.start();
-        self.shared.metrics.ready.set(0);
+        shared.drain.start();
+        shared.metrics.ready.set(0);
     }
 
     /// Drains (up to `relay.drain_timeout_ms`), then stops the admin server and
     /// every task. True when all connections ended before the timeout.
     pub async fn shutdown(self) -> bool {
         self.start_drain();
-        let clean = self
-            .shared
-            .drain
-            .wait(self.shared.relay.drain_timeout())
-            .await;
-        for t in &self.tasks {
+        let shared = self.live.current();
+        let clean = shared.drain.wait(shared.relay.drain_timeout()).await;
+        for t in self
+            .tasks
+            .iter()
+            .chain(self.running.iter().map(|r| &r.task))
+        {
             t.abort();
         }
         clean
@@ -289,19 +333,6 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
     code
 }
 
-/// SIGHUP: never kills the proxy. The file is checked as `--check-config`
-/// would; applying it to a running proxy is not implemented yet (issue 10, item
-/// 3), so the running configuration stays either way and the log says which.
-fn check_on_hangup(path: &std::path::Path) {
-    match Config::load(path) {
-        Ok(_) => warn!(config = %path.display(),
-            "SIGHUP: the configuration file is valid, but live reload is not implemented yet; \
-             the running configuration stays (restart fedproxy to apply it)"),
-        Err(e) => error!(config = %path.display(), error = %e,
-            "SIGHUP: the configuration file is invalid; the running configuration stays"),
-    }
-}
-
 async fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
     // Handlers first: a SIGTERM right after start must drain, not kill.
     let mut signals = match shutdown::Signals::install() {
@@ -311,7 +342,7 @@ async fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let proxy = match Proxy::start(cfg).await {
+    let mut proxy = match Proxy::start(cfg).await {
         Ok(p) => p,
         Err(e) => {
             error!("{e}");
@@ -321,7 +352,7 @@ async fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
     let sig = loop {
         match signals.request().await {
             shutdown::Request::Shutdown(sig) => break sig,
-            shutdown::Request::Reload => check_on_hangup(path),
+            shutdown::Request::Reload => proxy.reload_from(path).await,
         }
     };
     info!(signal = sig, "shutting down");

@@ -25,6 +25,14 @@ use crate::observe_budget::{ObserveBudget, Share};
 /// `fedproxy_decode_errors_total` reason: the observation budget was exhausted.
 pub const MEMORY_BUDGET: &str = "memory_budget";
 
+/// `fedproxy_decode_errors_total` reason: a partial frame sat idle past
+/// `relay.partial_idle_secs`; its direction is relayed unobserved.
+pub const IDLE_PARTIAL: &str = "idle_partial";
+
+/// An idle partial frame is logged once per process.
+static IDLE_PARTIAL_LOGGED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// The budget's exhaustion is logged once per process.
 static BUDGET_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -61,6 +69,8 @@ pub struct Observer {
     tap: Option<Arc<TapHub>>,
     /// This connection's part of the process-wide observation budget.
     budget: Share,
+    /// `relay.partial_idle_secs`.
+    partial_idle: Option<std::time::Duration>,
 }
 
 impl Observer {
@@ -92,6 +102,41 @@ impl Observer {
             events: [Vec::new(), Vec::new()],
             tap: None,
             budget: Share::new(ObserveBudget::global()),
+            partial_idle: None,
+        }
+    }
+
+    /// How long a partial frame may wait for its next byte (`None` = forever).
+    pub fn with_partial_idle(mut self, limit: Option<std::time::Duration>) -> Observer {
+        self.partial_idle = limit;
+        self
+    }
+
+    /// How long the relay of `dir` may wait for bytes before calling
+    /// [`Observer::idle_partial`]: `Some` only while `dir` holds a partial frame.
+    pub fn partial_idle_limit(&self, dir: Direction) -> Option<std::time::Duration> {
+        let c = self.conn.as_ref()?;
+        let waiting = !c.is_opaque(dir) && c.buffered_in(dir) > 0;
+        self.partial_idle.filter(|_| waiting)
+    }
+
+    /// The partial frame of `dir` waited too long: that direction is relayed
+    /// unobserved from now on and its buffer freed (counted, logged once).
+    pub fn idle_partial(&mut self, dir: Direction) {
+        let Some(c) = &mut self.conn else {
+            return;
+        };
+        let held = c.buffered_in(dir);
+        c.set_opaque(dir);
+        let _ = self.budget.set(c.memory()); // shrinking never fails
+        self.metrics
+            .decode_errors
+            .with_label_values(&[dir.as_str(), IDLE_PARTIAL])
+            .inc();
+        if !IDLE_PARTIAL_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            warn!(conn = self.info.id, listener = %self.info.listener, client = %self.info.client,
+                direction = dir.as_str(), held, limit_secs = self.partial_idle.map(|d| d.as_secs()),
+                "a partial frame waited past relay.partial_idle_secs: that direction is relayed unobserved (logged once; counted in fedproxy_decode_errors_total{{reason=\"idle_partial\"}})");
         }
     }
 

@@ -14,7 +14,9 @@
 //! * **Rewriting**: a connection to or from a legacy FLURM peer goes through a
 //!   [`LegacyStage`]: the original bytes go to the stage, and what it returns is
 //!   written on (and fed to the observer) instead. Everything above holds for it too.
-//! * No idle timeout: federation persistent connections sit idle for hours.
+//! * No idle timeout: federation persistent connections sit idle for hours. Only
+//!   a partial frame has one (`relay.partial_idle_secs`): past it, that direction
+//!   is relayed unobserved, never closed.
 
 use std::io;
 use std::net::Shutdown;
@@ -134,8 +136,23 @@ impl Pump<'_> {
 
     async fn pump(&mut self, buffer_size: usize) -> io::Result<PumpEnd> {
         loop {
-            // Idle: no buffer held while waiting.
-            self.src().readable().await?;
+            // Idle: no buffer held while waiting. A partial frame may wait only
+            // so long (relay.partial_idle_secs), then the direction goes unobserved.
+            let limit = if self.decoding {
+                lock(self.observer).partial_idle_limit(self.dir)
+            } else {
+                None
+            };
+            match limit {
+                None => self.src().readable().await?,
+                Some(limit) => match tokio::time::timeout(limit, self.src().readable()).await {
+                    Ok(ready) => ready?,
+                    Err(_) => {
+                        self.decoding = self.observe(|o, dir| o.idle_partial(dir)).unwrap_or(false);
+                        continue;
+                    }
+                },
+            }
             let mut buf: Vec<u8> = Vec::with_capacity(buffer_size);
             loop {
                 buf.clear();
