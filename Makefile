@@ -13,7 +13,7 @@ DEB        ?= $(LAB)
 # test-lab runs: RELEASE or RELEASE:AUTH (default auth: 26.05 auth/slurm, others munge)
 SLURM      ?= 22.05 24.11 26.05 mixed
 
-.PHONY: all build demo test test-unit test-lab test-deb deb lab lab-down bench bench-codec clean
+.PHONY: all build demo test test-unit test-lab test-deb deb lab lab-down bench bench-codec soak clean
 
 all: build
 
@@ -52,6 +52,7 @@ test-lab: build
 	scripts/install-lab-deps
 	$(CARGO) build --release --locked -p fedproxy --example legacy_fedinfo
 	scripts/lab-matrix $(SLURM)
+	scripts/lab-test-faults
 	scripts/lab-test-failopen
 
 ## deb: the Debian package (dpkg-deb); prints its path last
@@ -82,6 +83,11 @@ bench:
 ## bench-codec: criterion benchmark of the codec (decode + re-encode of every captured frame)
 bench-codec:
 	$(CARGO) bench --locked -p slurm-codec --bench codec_roundtrip
+
+## soak: SOAK_SECS (default 1800) of one-shot RPCs and persistent federation traffic
+## through a fedproxy on loopback; RSS and fds must stay within 5 % after warm-up
+soak:
+	scripts/soak
 
 clean:
 	$(CARGO) clean
