@@ -86,8 +86,12 @@ fn main() -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let deadline = Instant::now() + Duration::from_secs(a.secs);
-    let (rpcs, rpc_err, cycles, persist_err) =
-        (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let (rpcs, rpc_err, cycles, persist_err) = (
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    );
     std::thread::scope(|sc| {
         for _ in 0..a.clients {
             sc.spawn(|| {
