@@ -13,7 +13,7 @@ DEB        ?= $(LAB)
 # test-lab runs: RELEASE or RELEASE:AUTH (default auth: 26.05 auth/slurm, others munge)
 SLURM      ?= 22.05 24.11 26.05 mixed
 
-.PHONY: all build demo test test-unit test-fuzz test-lab test-deb deb lab lab-down bench bench-codec fuzz clean
+.PHONY: all build demo test test-unit test-fuzz test-lab test-deb test-faults test-failover deb lab lab-down bench bench-codec fuzz soak clean
 
 all: build
 
@@ -67,6 +67,18 @@ test-lab: build
 	scripts/lab-matrix $(SLURM)
 	scripts/lab-test-failopen
 
+## test-faults: 200 federated jobs through slurmctld/fedproxy kills, a 30 s partition
+## and a slurmdbd restart, with and without proxies (not yet part of make test)
+test-faults: build
+	scripts/install-lab-deps
+	scripts/lab-test-faults
+
+## test-failover: alpha with a backup controller (scripts/lab up --ha); clients fail
+## over to it with and without proxies (not yet part of make test)
+test-failover: build
+	scripts/install-lab-deps
+	scripts/lab-test-failover
+
 ## deb: the Debian package (dpkg-deb); prints its path last
 deb: build
 	@scripts/install-ops-deps >/dev/null
@@ -95,6 +107,11 @@ bench:
 ## bench-codec: criterion benchmark of the codec (decode + re-encode of every captured frame)
 bench-codec:
 	$(CARGO) bench --locked -p slurm-codec --bench codec_roundtrip
+
+## soak: SOAK_SECS (default 1800) of one-shot RPCs and persistent federation traffic
+## through a fedproxy on loopback; RSS and fds must stay within 5 % after warm-up
+soak:
+	scripts/soak
 
 clean:
 	$(CARGO) clean
