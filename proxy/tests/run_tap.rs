@@ -152,6 +152,47 @@ async fn a_stalled_subscriber_changes_nothing_relayed() {
 
 /// `fedproxy tap` (the binary) follows a running proxy: a federation handshake
 /// relayed through it appears as conversation lines naming the opening cluster.
+/// A subscriber that never reads while far more messages pass than its queue
+/// holds: relaying goes on at its own pace, every byte and count as without a
+/// tap, and the messages that did not fit are dropped, counted and announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_overflowing_its_queue_loses_only_tap_lines() {
+    let caps = captures();
+    let once: Vec<_> = caps
+        .iter()
+        .flat_map(|(cap, conns)| cap.connections.iter().zip(conns.iter()))
+        .collect();
+    // Every capture 40 times: > 20,000 messages, far more than the queue (1,024)
+    // and the loopback socket buffers (several MB of JSON lines) can hold.
+    let pairs: Vec<_> = (0..40).flat_map(|_| once.iter().copied()).collect();
+    let messages: usize = pairs.iter().map(|(_, r)| r.frames.len()).sum();
+    assert!(messages > 20 * 1024, "{messages} messages");
+
+    let untapped = live::play(&pairs).await.unwrap();
+    // Relaying must not wait for the subscriber: were it to, this would not end
+    // (every connection's bytes are awaited on the far side).
+    let (stalled, queued) = live::play_tapped(&pairs, Some(TapClient::Stalled))
+        .await
+        .unwrap();
+    assert!(stalled.mismatches.is_empty(), "{:#?}", stalled.mismatches);
+    assert_eq!(stalled.bytes, untapped.bytes);
+    assert_eq!(stalled.proxy_counts, stalled.offline_counts);
+    assert_eq!(stalled.decode_errors, 0);
+    // Read late, the stream holds the queued start and tells what was lost.
+    let dropped: u64 = queued
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v.get("dropped").and_then(Value::as_u64))
+        .max()
+        .unwrap_or(0);
+    let delivered = queued.iter().filter(|l| !l.contains("\"dropped\"")).count();
+    assert!(dropped > 0, "no drop announced in {} lines", queued.len());
+    assert!(
+        delivered < messages,
+        "{delivered} of {messages} delivered to a subscriber that never read"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fedproxy_tap_prints_the_live_conversation() {
     use bytes::Bytes;
