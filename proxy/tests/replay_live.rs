@@ -38,11 +38,11 @@ async fn every_captured_connection_passes_through_the_proxy_unchanged_and_counte
         .flat_map(|(cap, conns)| cap.connections.iter().zip(conns.iter()))
         .collect();
     let report = live::play(&pairs).await.unwrap();
-    assert_eq!(report.connections, 280);
+    assert_eq!(report.connections, 561);
     assert!(report.mismatches.is_empty(), "{:#?}", report.mismatches);
     assert_eq!(report.decode_errors, 0);
     assert_eq!(report.proxy_counts, report.offline_counts);
-    assert_eq!(report.offline_counts.values().sum::<u64>(), 683);
+    assert_eq!(report.offline_counts.values().sum::<u64>(), 1389);
     assert!(
         report.proxy_counts["REQUEST_PERSIST_INIT"] > 0
             && report.proxy_counts["REQUEST_CTLD_MULT_MSG"] > 0
