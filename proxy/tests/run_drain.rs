@@ -3,34 +3,17 @@
 //! timeout bounds the wait, and bad configurations or busy addresses fail with
 //! messages that name the key.
 
+mod daemon_support;
 mod run_support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use daemon_support::Daemon;
 use run_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A `fedproxy run` child; killed (by its pid) if the test ends early.
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<serde_json::Value>,
-    _config: TempFile,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 struct TempFile(PathBuf);
 
@@ -49,85 +32,6 @@ impl Drop for TempFile {
     }
 }
 
-fn spawn(tag: &str, config: &str) -> Daemon {
-    let cfg = TempFile::new(tag, config);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fedproxy"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&cfg.0)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fedproxy binary runs");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let v =
-                serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({ "raw": line }));
-            if tx.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    Daemon {
-        child,
-        lines: rx,
-        _config: cfg,
-    }
-}
-
-impl Daemon {
-    /// Waits for the log line `message` (with `field = value` if given).
-    fn wait_log(&self, message: &str, field: Option<(&str, &str)>) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no log line {message:?}"));
-            if v["message"] == message && field.is_none_or(|(k, val)| v[k] == val) {
-                return v;
-            }
-        }
-    }
-
-    fn addr_of(&self, listener: &str) -> SocketAddr {
-        self.wait_log_prefix(listener)
-    }
-
-    fn wait_log_prefix(&self, listener: &str) -> SocketAddr {
-        let msg = if listener == "admin" {
-            "admin server listening (/metrics, /live, /ready)"
-        } else {
-            "listening"
-        };
-        let v = self.wait_log(msg, Some(("listener", listener)));
-        v["addr"].as_str().unwrap().parse().unwrap()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on the pid of our own child.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
-    }
-
-    async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "fedproxy did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
 async fn echo_once(s: &mut TcpStream, msg: &[u8]) {
     s.write_all(msg).await.unwrap();
     let mut got = vec![0u8; msg.len()];
@@ -141,15 +45,15 @@ async fn echo_once(s: &mut TcpStream, msg: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_open_connections_then_exits_zero() {
     let up = echo_server().await;
-    let mut d = spawn(
+    let mut d = Daemon::spawn(
         "drain",
         &format!(
             "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{up}\"\n\
              [relay]\ndrain_timeout_ms = 20000\n"
         ),
     );
-    let route = d.addr_of("r");
-    let admin = d.addr_of("admin");
+    let route = d.listener_addr("r");
+    let admin = d.admin_addr();
     assert_eq!(http_get(admin, "/ready").await.unwrap().status, 200);
 
     let mut open = TcpStream::connect(route).await.unwrap();
@@ -157,7 +61,7 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
 
     let t0 = Instant::now();
     d.signal(libc::SIGTERM);
-    d.wait_log("shutting down", Some(("signal", "SIGTERM")));
+    d.wait_message("shutting down", Some(("signal", "SIGTERM")));
     // /ready says 503 and new connections are refused...
     wait_until(Duration::from_secs(10), "/ready 503", || async {
         http_get(admin, "/ready")
@@ -187,20 +91,20 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
         t0.elapsed() < Duration::from_secs(15),
         "exited on the drain timeout, not when the connection ended"
     );
-    d.wait_log("drained; exiting", None);
+    d.wait_message("drained; exiting", None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_with_a_stuck_connection_exits_zero_after_the_drain_timeout() {
     let up = echo_server().await;
-    let mut d = spawn(
+    let mut d = Daemon::spawn(
         "timeout",
         &format!(
             "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{up}\"\n\
              [relay]\ndrain_timeout_ms = 300\n"
         ),
     );
-    let route = d.addr_of("r");
+    let route = d.listener_addr("r");
     let mut stuck = TcpStream::connect(route).await.unwrap();
     echo_once(&mut stuck, b"idle from now on").await;
     let t0 = Instant::now();
@@ -211,7 +115,7 @@ async fn sigint_with_a_stuck_connection_exits_zero_after_the_drain_timeout() {
         t0.elapsed() >= Duration::from_millis(300),
         "did not wait for the drain timeout"
     );
-    d.wait_log(
+    d.wait_message(
         "drain timeout reached; closing the remaining connections",
         None,
     );
@@ -226,25 +130,25 @@ async fn sigint_with_a_stuck_connection_exits_zero_after_the_drain_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_and_busy_address_fail_clearly() {
     // Unknown key: exit 2, the message names it.
-    let mut d = spawn(
+    let mut d = Daemon::spawn(
         "bad",
         "[inbound]\nlisten = \"127.0.0.1:0\"\nupstrem = \"127.0.0.1:6817\"\n",
     );
     let status = d.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(2));
-    let v = d.wait_log_any();
+    let v = d.messages_until_exit();
     assert!(v.contains("upstrem") && v.contains("unknown field"), "{v}");
 
     // Address in use: exit 1, the message names the key and the address.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap();
-    let mut d = spawn(
+    let mut d = Daemon::spawn(
         "busy",
         &format!("[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nlisten = \"{addr}\"\nupstream = \"127.0.0.1:6817\"\n"),
     );
     let status = d.exit_within(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(1));
-    let v = d.wait_log_any();
+    let v = d.messages_until_exit();
     assert!(
         v.contains(&format!("route[0].listen = {addr}")) && v.contains("in use"),
         "{v}"
@@ -268,21 +172,4 @@ async fn bad_config_and_busy_address_fail_clearly() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-}
-
-impl Daemon {
-    /// Every log line's message text so far, joined (the process has exited).
-    fn wait_log_any(&self) -> String {
-        let mut all = String::new();
-        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            all.push_str(
-                v["message"]
-                    .as_str()
-                    .or(v["raw"].as_str())
-                    .unwrap_or_default(),
-            );
-            all.push('\n');
-        }
-        all
-    }
 }

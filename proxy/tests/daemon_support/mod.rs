@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,11 @@ impl Daemon {
 
     /// Waits for the log line `message` with `field = value`.
     pub fn wait_log(&self, message: &str, field: (&str, &str)) -> serde_json::Value {
+        self.wait_message(message, Some(field))
+    }
+
+    /// Waits for the log line `message` (with `field = value` if given).
+    pub fn wait_message(&self, message: &str, field: Option<(&str, &str)>) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -68,9 +73,40 @@ impl Daemon {
                 .lines
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("no log line {message:?}"));
-            if v["message"] == message && v[field.0] == field.1 {
+            if v["message"] == message && field.is_none_or(|(k, val)| v[k] == val) {
                 return v;
             }
+        }
+    }
+
+    /// Every log line's message text until the log goes quiet for 5 s (after the
+    /// process has exited: all of them), joined by newlines.
+    pub fn messages_until_exit(&self) -> String {
+        let mut all = String::new();
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            all.push_str(
+                v["message"]
+                    .as_str()
+                    .or(v["raw"].as_str())
+                    .unwrap_or_default(),
+            );
+            all.push('\n');
+        }
+        all
+    }
+
+    /// Waits (polling, without blocking the runtime) until the process exits.
+    pub async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fedproxy did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -90,6 +126,15 @@ impl Daemon {
     /// The bound address of a listener (`inbound`, `outbound`, a route's name).
     pub fn listener_addr(&self, name: &str) -> SocketAddr {
         let v = self.wait_log("listening", ("listener", name));
+        v["addr"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The bound address of the admin server.
+    pub fn admin_addr(&self) -> SocketAddr {
+        let v = self.wait_log(
+            "admin server listening (/metrics, /live, /ready)",
+            ("listener", "admin"),
+        );
         v["addr"].as_str().unwrap().parse().unwrap()
     }
 
