@@ -66,6 +66,7 @@ test-lab: build
 	$(CARGO) build --release --locked -p fedproxy --example legacy_fedinfo
 	scripts/lab-matrix $(SLURM)
 	scripts/lab-test-failopen
+	scripts/lab-test-failover
 
 ## test-faults: 200 federated jobs through slurmctld/fedproxy kills, a 30 s partition
 ## and a slurmdbd restart, with and without proxies (not yet part of make test)
@@ -74,7 +75,7 @@ test-faults: build
 	scripts/lab-test-faults
 
 ## test-failover: alpha with a backup controller (scripts/lab up --ha); clients fail
-## over to it with and without proxies (not yet part of make test)
+## over to it with and without proxies (part of test-lab, ~3 min)
 test-failover: build
 	scripts/install-lab-deps
 	scripts/lab-test-failover
