@@ -59,11 +59,15 @@ pub async fn relay(
 ) -> (Relayed, io::Result<()>) {
     let decoding = lock(observer).decoding();
     let ended = [AtomicBool::new(false), AtomicBool::new(false)];
+    // See `Pump::drained`: only where no other thread runs this runtime's I/O driver.
+    let short_read_drains = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
     let pump = |dir: Direction| Pump {
         ends,
         dir,
         observer,
         decoding,
+        short_read_drains,
         stage,
         counter: &bytes[dir.index()],
         ended: &ended,
@@ -106,6 +110,9 @@ struct Pump<'a> {
     dir: Direction,
     observer: &'a Mutex<Observer>,
     decoding: bool,
+    /// A read shorter than the buffer emptied the socket: skip the read that
+    /// would only say EAGAIN (see [`Pump::drained`]).
+    short_read_drains: bool,
     stage: Option<&'a Mutex<LegacyStage>>,
     counter: &'a IntCounter,
     ended: &'a [AtomicBool; 2],
@@ -153,7 +160,7 @@ impl Pump<'_> {
                     }
                 },
             }
-            let mut buf: Vec<u8> = Vec::with_capacity(buffer_size);
+            let mut buf = buffers::take(buffer_size);
             loop {
                 buf.clear();
                 let n = match self.src().try_read_buf(&mut buf) {
@@ -171,17 +178,39 @@ impl Pump<'_> {
                     }
                 };
                 if let Some(end) = flow {
+                    buffers::give_back(buf);
                     return Ok(end);
+                }
+                if n < buffer_size && self.drained() {
+                    break;
                 }
                 // try_read/try_write do not count against tokio's budget: yield now
                 // and then so one busy connection cannot starve the others.
                 tokio::task::consume_budget().await;
             }
-            drop(buf);
+            buffers::give_back(buf);
             if self.decoding {
                 self.decoding = self.observe(|o, dir| o.idle(dir)).unwrap_or(false);
             }
         }
+    }
+
+    /// After a read shorter than the buffer (the socket had no more bytes):
+    /// marks the source not readable without the read that would say EAGAIN
+    /// (one syscall per message and direction saved; haproxy does the same).
+    /// Sound only on a current-thread runtime: its I/O driver cannot run between
+    /// that read and this, so the readiness cleared is the one the read
+    /// consumed, and bytes arriving after the read raise a new edge (epoll is
+    /// edge-triggered) that the driver turns into a new readiness. True when
+    /// cleared.
+    fn drained(&self) -> bool {
+        self.short_read_drains
+            && self
+                .src()
+                .try_io(tokio::io::Interest::READABLE, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                })
+                .is_err()
     }
 
     /// Bytes passed on unchanged: observed, written, their events handled.
@@ -285,6 +314,34 @@ impl Pump<'_> {
                 Err(())
             }
         }
+    }
+}
+
+/// Read buffers, reused per thread: a buffer is held only while bytes move
+/// (an idle connection holds none), and taking one is not a malloc.
+mod buffers {
+    use std::cell::RefCell;
+
+    /// Free buffers kept per thread (a bounded few: idle memory stays flat).
+    const KEEP: usize = 4;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn take(size: usize) -> Vec<u8> {
+        FREE.with(|f| f.borrow_mut().pop())
+            .filter(|b| b.capacity() == size)
+            .unwrap_or_else(|| Vec::with_capacity(size))
+    }
+
+    pub fn give_back(buf: Vec<u8>) {
+        FREE.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(buf);
+            }
+        });
     }
 }
 
