@@ -294,6 +294,12 @@ impl Pump<'_> {
             // Both directions are over: closing the sockets sends the FINs.
             return Ok(PumpEnd::Eof);
         }
+        if read_closed(self.dst()) {
+            // The destination has sent its FIN already (epoll said so; no
+            // syscall): the other direction ends at its next read and closing
+            // both sockets sends ours, so a shutdown() would be wasted.
+            return Ok(PumpEnd::Eof);
+        }
         // EOF: pass the half-close on; the other direction goes on.
         match SockRef::from(self.dst()).shutdown(Shutdown::Write) {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -315,6 +321,16 @@ impl Pump<'_> {
             }
         }
     }
+}
+
+/// True when the runtime already knows that `s`'s peer has shut down its
+/// sending side (read-closed readiness from epoll), asked without a syscall.
+fn read_closed(s: &TcpStream) -> bool {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let ready = std::pin::pin!(s.ready(tokio::io::Interest::READABLE));
+    matches!(ready.poll(&mut cx), Poll::Ready(Ok(r)) if r.is_read_closed())
 }
 
 /// Read buffers, reused per thread: a buffer is held only while bytes move
