@@ -580,7 +580,9 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
         .legacy
         .as_ref()
         .and_then(|l| l.stage(peer, upstream_addr))
-        .map(Mutex::new);
+        // Boxed: most connections have none, and every idle one would carry
+        // the stage's size in its task otherwise.
+        .map(|s| Box::new(Mutex::new(s)));
     let max_frame = shared
         .relay
         .observe
@@ -595,7 +597,7 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
     let (done, result) = relay(
         ends,
         &observer,
-        stage.as_ref(),
+        stage.as_deref(),
         &ctx.bytes,
         shared.relay.buffer_size,
     )

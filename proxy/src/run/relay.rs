@@ -73,9 +73,10 @@ pub async fn relay(
         ended: &ended,
         total: 0,
     };
-    let c2s = pump(Direction::ClientToServer).run(buffer_size);
-    let s2c = pump(Direction::ServerToClient).run(buffer_size);
-    tokio::pin!(c2s, s2c);
+    // Pinned where they are built: a future moved into a pinned local is laid
+    // out twice in this function's state (every idle connection carries it).
+    let mut c2s = std::pin::pin!(pump(Direction::ClientToServer).run(buffer_size));
+    let mut s2c = std::pin::pin!(pump(Direction::ServerToClient).run(buffer_size));
     let mut done = Relayed::default();
     let (mut c2s_done, mut s2c_done) = (false, false);
     while !(c2s_done && s2c_done) {
@@ -164,7 +165,10 @@ impl Pump<'_> {
             loop {
                 buf.clear();
                 let n = match self.src().try_read_buf(&mut buf) {
-                    Ok(0) => return self.on_eof().await,
+                    // Boxed, as is the legacy path below: rare paths must not
+                    // grow every idle connection's task (the pump's state is
+                    // as large as its largest await).
+                    Ok(0) => return Box::pin(self.on_eof()).await,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -174,7 +178,7 @@ impl Pump<'_> {
                     None => self.forward(&buf[..n]).await?,
                     Some(stage) => {
                         let rewrite = lock(stage).on_bytes(self.dir, &buf[..n]);
-                        self.deliver(rewrite).await?
+                        Box::pin(self.deliver(rewrite)).await?
                     }
                 };
                 if let Some(end) = flow {
