@@ -136,11 +136,15 @@ pub async fn connect(
     let own = guard.register(local, *dst);
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock)).map_err(ConnectError::Io)?;
     let established = async {
-        stream.writable().await?;
-        match stream.take_error()? {
-            Some(e) => Err(e),
-            None => Ok(()),
+        let ready = stream.ready(tokio::io::Interest::WRITABLE).await?;
+        // Writable without an error or hang-up is connected: no SO_ERROR
+        // query (a syscall per connection) unless the connect may have failed.
+        if ready.is_error() || ready.is_write_closed() {
+            if let Some(e) = stream.take_error()? {
+                return Err(e);
+            }
         }
+        Ok(())
     };
     match tokio::time::timeout(timeout, established).await {
         Err(_) => Err(ConnectError::Timeout(timeout)),

@@ -66,6 +66,8 @@ pub enum StartError {
     LocalAddr { key: String, source: io::Error },
     #[error(transparent)]
     Legacy(#[from] flurm::LegacyError),
+    #[error("relay.worker_threads: cannot start the relay threads: {0}")]
+    Workers(io::Error),
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use slurm_codec::Direction;
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::addr::{ClientAddr, UpstreamAddr};
@@ -27,6 +28,7 @@ use super::orig_dst::{canonical, original_dst};
 use super::relay::{relay, Ends};
 use super::shutdown::Drain;
 use super::tap::TapHub;
+use super::workers::Workers;
 
 /// State shared by every listener and connection of one proxy.
 pub struct ProxyState {
@@ -128,7 +130,7 @@ impl ListenerCtx {
     }
 }
 
-/// Binds a listening socket; the error names the config key.
+/// Binds a listening socket (the admin server's); the error names the config key.
 pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, BindError> {
     let explain = |e: io::Error| BindError::new(key, addr, e);
     let sock = if addr.is_ipv4() {
@@ -140,6 +142,154 @@ pub fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, BindError> {
     sock.set_reuseaddr(true).map_err(explain)?;
     sock.bind(addr).map_err(explain)?;
     sock.listen(1024).map_err(explain)
+}
+
+/// A relay listener's sockets, bound and listening but not yet handed to the
+/// workers: one per worker, all on `addr` (SO_REUSEPORT).
+pub struct BoundSockets {
+    /// The bound address (a configured port 0 resolved).
+    pub addr: SocketAddr,
+    sockets: Vec<std::net::TcpListener>,
+}
+
+/// Binds `n` listening sockets on `addr` with SO_REUSEPORT (a port 0 is
+/// resolved by the first), TCP_NODELAY and keepalive set on each (accepted
+/// connections inherit them). The error names the config key.
+pub fn bind_sockets(
+    addr: SocketAddr,
+    key: &str,
+    n: usize,
+    keepalive_secs: u64,
+) -> Result<BoundSockets, BindError> {
+    let explain = |e: io::Error| BindError::new(key, addr, e);
+    if addr.port() != 0 {
+        // SO_REUSEPORT would let us share a port another process of this user
+        // listens on: a plain bind first fails there, as it always did.
+        drop(bind_one(addr, false).map_err(explain)?);
+    }
+    let mut sockets = Vec::with_capacity(n.max(1));
+    let mut bound = addr;
+    for _ in 0..n.max(1) {
+        let s = bind_one(bound, true).map_err(explain)?;
+        tune(SockRef::from(&s), keepalive_secs);
+        bound = s.local_addr().map_err(explain)?;
+        sockets.push(s);
+    }
+    Ok(BoundSockets {
+        addr: bound,
+        sockets,
+    })
+}
+
+fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    s.bind(&addr.into())?;
+    if reuse_port {
+        s.listen(1024)?;
+    }
+    Ok(s.into())
+}
+
+/// A relay listener's sockets, each accepted from on its own worker. Dropping
+/// it stops the accept loops (the sockets close); [`Accepting::close`] also
+/// waits until they have.
+struct Accepting {
+    stop: CancellationToken,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Accepting {
+    /// Hands socket `i` to worker `i`.
+    fn start(
+        bound: BoundSockets,
+        workers: &Workers,
+        ctx_rx: &watch::Receiver<Arc<ListenerCtx>>,
+        live: &Arc<LiveState>,
+    ) -> Accepting {
+        let stop = CancellationToken::new();
+        let loops = bound
+            .sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                workers.handle(i).spawn(worker_accept_loop(
+                    s,
+                    ctx_rx.clone(),
+                    live.clone(),
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        Accepting { stop, loops }
+    }
+
+    /// Stops accepting; returns once every socket is closed.
+    async fn close(mut self) {
+        self.stop.cancel();
+        for l in std::mem::take(&mut self.loops) {
+            let _ = l.await;
+        }
+    }
+}
+
+impl Drop for Accepting {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// One worker's accept loop on its own socket: every connection it accepts is
+/// relayed on this worker's thread.
+async fn worker_accept_loop(
+    socket: std::net::TcpListener,
+    ctx_rx: watch::Receiver<Arc<ListenerCtx>>,
+    live: Arc<LiveState>,
+    stop: CancellationToken,
+) {
+    let listener = match TcpListener::from_std(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(listener = %ctx_rx.borrow().name, error = %e, "cannot register a listening socket");
+            return;
+        }
+    };
+    // The same for every state a reload installs.
+    let drain = live.current().drain.clone();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = drain.started() => break,
+            r = listener.accept() => r,
+        };
+        let shared = live.current();
+        let ctx = ctx_rx.borrow().clone();
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(listener = %ctx.name, error = %e, "accept failed");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                }
+            }
+        };
+        ctx.accepted.inc();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let peer = ClientAddr(canonical(peer));
+        let task = handle(stream, peer, id, ctx, shared.clone());
+        shared.drain.tracker().spawn(task);
+    }
 }
 
 /// How often a closed listener probes its upstream.
@@ -166,97 +316,93 @@ async fn upstream_refuses(upstream: SocketAddr, timeout: Duration) -> bool {
     )
 }
 
-/// What woke the accept loop.
+/// What woke the control loop.
 enum Wake {
     Drain,
-    Accepted(io::Result<(TcpStream, SocketAddr)>),
     UpstreamRefused,
     /// A reload changed this listener's settings (true) or removed it (false).
     Reconfigured(bool),
 }
 
-/// Accepts until draining starts, or until a reload removes this listener
-/// (`ctx`'s sender dropped); then the listening socket is closed, so new
-/// connections are refused by the kernel, while open ones go on. A reload that
-/// keeps the address sends the new settings through `ctx`. While the followed
-/// upstream refuses connects the listening socket is closed too (clients get
-/// ECONNREFUSED, as they would connecting directly, and fail over), then bound
-/// again on the same address once the upstream accepts.
+/// A relay listener's control loop (on the runtime that started the proxy; the
+/// accepting happens on the workers, one socket each). Accepting goes on until
+/// draining starts, or until a reload removes this listener (`ctx`'s sender
+/// dropped); then every socket is closed, so new connections are refused by the
+/// kernel, while open ones go on. A reload that keeps the address sends the new
+/// settings through `ctx`. While the followed upstream refuses connects the
+/// sockets are closed too (clients get ECONNREFUSED, as they would connecting
+/// directly, and fail over), then bound again on the same address once the
+/// upstream accepts.
 pub async fn accept_loop(
-    listener: TcpListener,
+    bound: BoundSockets,
     mut ctx_rx: watch::Receiver<Arc<ListenerCtx>>,
     live: Arc<LiveState>,
+    workers: Arc<Workers>,
 ) {
-    let mut listener = Some(listener);
     // The bound address (a configured port 0 is rebound on the same port).
-    let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+    let addr = bound.addr;
+    let mut accepting = Some(Accepting::start(bound, &workers, &ctx_rx, &live));
     let mut ctx = ctx_rx.borrow_and_update().clone();
     loop {
         let shared = live.current();
         let followed = followed_upstream(&ctx, &shared);
-        let wake = match (&listener, followed, addr) {
-            (Some(l), _, _) => tokio::select! {
+        let wake = match (&accepting, followed) {
+            (Some(_), _) => tokio::select! {
                 _ = shared.drain.started() => Wake::Drain,
                 r = ctx_rx.changed() => Wake::Reconfigured(r.is_ok()),
                 _ = ctx.upstream_refused.notified(), if followed.is_some() => Wake::UpstreamRefused,
-                r = l.accept() => Wake::Accepted(r),
             },
-            (None, Some(upstream), Some(addr)) => tokio::select! {
+            (None, Some(upstream)) => tokio::select! {
                 _ = shared.drain.started() => Wake::Drain,
                 r = ctx_rx.changed() => Wake::Reconfigured(r.is_ok()),
-                l = reopen_when_upstream_accepts(addr, upstream, &ctx, &shared) => {
-                    listener = Some(l);
+                b = reopen_when_upstream_accepts(addr, upstream, &ctx, &shared, workers.len()) => {
+                    accepting = Some(Accepting::start(b, &workers, &ctx_rx, &live));
                     continue;
                 }
             },
-            (None, _, _) => {
+            (None, None) => {
                 // No longer following (a reload turned it off): bind again.
-                match addr.map(|a| bind(a, &ctx.spec.key)) {
-                    Some(Ok(l)) => {
-                        tune(SockRef::from(&l), shared.relay.keepalive_secs);
+                match bind_sockets(
+                    addr,
+                    &ctx.spec.key,
+                    workers.len(),
+                    shared.relay.keepalive_secs,
+                ) {
+                    Ok(b) => {
                         ctx.following.set(0);
-                        listener = Some(l);
+                        accepting = Some(Accepting::start(b, &workers, &ctx_rx, &live));
                         continue;
                     }
-                    _ => break,
+                    Err(_) => break,
                 }
             }
         };
-        let (stream, peer) = match wake {
+        match wake {
             Wake::Drain | Wake::Reconfigured(false) => break,
             Wake::Reconfigured(true) => {
                 ctx.following.set(0);
                 ctx = ctx_rx.borrow_and_update().clone();
-                if listener.is_none() {
+                if accepting.is_none() {
                     ctx.following.set(1);
                 }
-                continue;
             }
             Wake::UpstreamRefused => {
                 let Some(upstream) = followed else { continue };
                 // Check again: the refusal may be stale (the upstream is back).
                 if upstream_refuses(upstream, shared.relay.connect_timeout()).await {
-                    listener = None;
+                    if let Some(a) = accepting.take() {
+                        a.close().await;
+                    }
                     ctx.following.set(1);
-                    warn!(listener = %ctx.name, upstream = %upstream, addr = ?addr,
+                    warn!(listener = %ctx.name, upstream = %upstream, addr = %addr,
                         "the upstream refuses connections: closed this listener, so clients are refused \
                          too and fail over; it reopens when the upstream accepts again");
                 }
-                continue;
             }
-            Wake::Accepted(Ok(a)) => a,
-            Wake::Accepted(Err(e)) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!(listener = %ctx.name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        ctx.accepted.inc();
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let peer = ClientAddr(canonical(peer));
-        let task = handle(stream, peer, id, ctx.clone(), shared.clone());
-        shared.drain.tracker().spawn(task);
+        }
+    }
+    if let Some(a) = accepting.take() {
+        a.close().await;
     }
     ctx.following.set(0);
     debug!(listener = %ctx.name, "stopped accepting");
@@ -269,7 +415,8 @@ async fn reopen_when_upstream_accepts(
     upstream: SocketAddr,
     ctx: &ListenerCtx,
     shared: &ProxyState,
-) -> TcpListener {
+    workers: usize,
+) -> BoundSockets {
     let mut tick = tokio::time::interval(FOLLOW_PROBE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut bind_failed = false;
@@ -278,13 +425,12 @@ async fn reopen_when_upstream_accepts(
         if upstream_refuses(upstream, shared.relay.connect_timeout()).await {
             continue;
         }
-        match bind(addr, &ctx.spec.key) {
-            Ok(l) => {
-                tune(SockRef::from(&l), shared.relay.keepalive_secs);
+        match bind_sockets(addr, &ctx.spec.key, workers, shared.relay.keepalive_secs) {
+            Ok(b) => {
                 ctx.following.set(0);
                 info!(listener = %ctx.name, upstream = %upstream, addr = %addr,
                     "the upstream accepts connections again: listening again");
-                return l;
+                return b;
             }
             Err(e) => {
                 if !bind_failed {
@@ -434,7 +580,9 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
         .legacy
         .as_ref()
         .and_then(|l| l.stage(peer, upstream_addr))
-        .map(Mutex::new);
+        // Boxed: most connections have none, and every idle one would carry
+        // the stage's size in its task otherwise.
+        .map(|s| Box::new(Mutex::new(s)));
     let max_frame = shared
         .relay
         .observe
@@ -449,7 +597,7 @@ async fn relay_and_account(ends: Ends<'_>, info: ConnInfo, ctx: &ListenerCtx, sh
     let (done, result) = relay(
         ends,
         &observer,
-        stage.as_ref(),
+        stage.as_deref(),
         &ctx.bytes,
         shared.relay.buffer_size,
     )

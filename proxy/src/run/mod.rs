@@ -6,6 +6,7 @@
 //! * [`orig_dst`] — SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST;
 //! * [`addr`] — `ClientAddr`, `OrigDstAddr`, `UpstreamAddr`;
 //! * [`loop_guard`] — refusing connections that would loop into the proxy;
+//! * [`workers`] — the thread-per-core relay threads (one socket per listener each);
 //! * [`relay`] — the full-duplex byte relay;
 //! * [`observe`] — the codec watching a copy of the bytes, feeding metrics;
 //! * [`metrics`] — every metric, in one place (README.md, "Metrics");
@@ -34,6 +35,7 @@ pub mod shutdown;
 pub mod tap;
 pub mod tap_client;
 pub mod tap_json;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +53,7 @@ use admin::AdminState;
 use listener::{ListenerCtx, LiveState, ProxyState};
 use loop_guard::LoopGuard;
 use shutdown::Drain;
+use workers::Workers;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -63,8 +66,9 @@ pub struct RunArgs {
     pub check_config: bool,
 }
 
-/// A running proxy: every listener bound, accept loops and admin server spawned
-/// on the current tokio runtime.
+/// A running proxy: every listener bound, its sockets accepted from on the relay
+/// [`workers`]; the admin server and the listeners' control loops spawned on the
+/// current tokio runtime.
 pub struct Proxy {
     admin_addr: SocketAddr,
     running: Vec<RunningListener>,
@@ -75,30 +79,39 @@ pub struct Proxy {
     /// The configuration running now (the last one applied).
     config: Config,
     tasks: Vec<JoinHandle<()>>,
+    /// The relay threads (fixed at start: `relay.worker_threads`).
+    workers: Arc<Workers>,
 }
 
-/// A relay listener's accept loop: new settings are sent through `ctx`;
+/// A relay listener's control loop: new settings are sent through `ctx`;
 /// dropping it stops accepting.
 struct RunningListener {
     spec: config::ListenerSpec,
     addr: SocketAddr,
     ctx: tokio::sync::watch::Sender<Arc<ListenerCtx>>,
-    /// The accept loop; it ends (closing the socket) once `ctx` is dropped.
+    /// The control loop; it ends (closing the sockets) once `ctx` is dropped.
     task: JoinHandle<()>,
 }
 
-/// Spawns the accept loop of a bound relay listener.
+/// Hands a bound relay listener's sockets to the workers and spawns its control loop.
 fn spawn_listener(
     spec: config::ListenerSpec,
-    l: tokio::net::TcpListener,
-    addr: SocketAddr,
+    bound: listener::BoundSockets,
     live: &Arc<LiveState>,
+    workers: &Arc<Workers>,
 ) -> RunningListener {
     let metrics = &live.current().metrics;
-    info!(listener = %spec.name, addr = %addr, key = %spec.key, upstream = %upstream_label(&spec.kind), "listening");
+    let addr = bound.addr;
+    info!(listener = %spec.name, addr = %addr, key = %spec.key, upstream = %upstream_label(&spec.kind),
+        workers = workers.len(), "listening");
     let ctx = Arc::new(ListenerCtx::new(spec.clone(), metrics));
     let (tx, rx) = tokio::sync::watch::channel(ctx);
-    let task = tokio::spawn(listener::accept_loop(l, rx, live.clone()));
+    let task = tokio::spawn(listener::accept_loop(
+        bound,
+        rx,
+        live.clone(),
+        workers.clone(),
+    ));
     RunningListener {
         spec,
         addr,
@@ -123,15 +136,17 @@ impl Proxy {
         });
         let metrics = Arc::new(Metrics::new());
         let drain = Arc::new(Drain::new());
+        let workers =
+            Arc::new(Workers::start(cfg.relay.worker_threads).map_err(StartError::Workers)?);
         let mut bound = Vec::new();
         for spec in cfg.listeners() {
-            let l = listener::bind(spec.listen, &spec.key)?;
-            connect::tune(socket2::SockRef::from(&l), cfg.relay.keepalive_secs);
-            let addr = l.local_addr().map_err(|source| StartError::LocalAddr {
-                key: spec.key.clone(),
-                source,
-            })?;
-            bound.push((spec, l, addr));
+            let b = listener::bind_sockets(
+                spec.listen,
+                &spec.key,
+                workers.len(),
+                cfg.relay.keepalive_secs,
+            )?;
+            bound.push((spec, b));
         }
         let admin_listener = listener::bind(cfg.admin.listen, "admin.listen")?;
         let admin_addr = admin_listener
@@ -141,7 +156,7 @@ impl Proxy {
                 source,
             })?;
 
-        let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.2).collect();
+        let mut own: Vec<SocketAddr> = bound.iter().map(|b| b.1.addr).collect();
         own.push(admin_addr);
         let guard = Arc::new(LoopGuard::new(own));
         let legacy = flurm::LegacyRuntime::from_config(
@@ -158,8 +173,8 @@ impl Proxy {
 
         let mut tasks = Vec::new();
         let mut running = Vec::new();
-        for (spec, l, addr) in bound {
-            running.push(spawn_listener(spec, l, addr, &live));
+        for (spec, b) in bound {
+            running.push(spawn_listener(spec, b, &live, &workers));
         }
         let state = Arc::new(AdminState {
             metrics: metrics.clone(),
@@ -185,6 +200,7 @@ impl Proxy {
             metrics,
             config: cfg,
             tasks,
+            workers,
         })
     }
 
@@ -230,8 +246,9 @@ impl Proxy {
         shared.metrics.ready.set(0);
     }
 
-    /// Drains (up to `relay.drain_timeout_ms`), then stops the admin server and
-    /// every task. True when all connections ended before the timeout.
+    /// Drains (up to `relay.drain_timeout_ms`), then stops the admin server,
+    /// every task and the relay threads (closing connections still open). True
+    /// when all connections ended before the timeout.
     pub async fn shutdown(self) -> bool {
         self.start_drain();
         let shared = self.live.current();
@@ -243,6 +260,7 @@ impl Proxy {
         {
             t.abort();
         }
+        self.workers.stop();
         clean
     }
 }
@@ -317,11 +335,12 @@ pub fn main(args: RunArgs, log_format: &str) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if cfg.relay.worker_threads > 0 {
-        builder.worker_threads(cfg.relay.worker_threads);
-    }
-    let rt = match builder.enable_all().build() {
+    // Signals, the admin server, reloads and the listeners' control loops; the
+    // relaying happens on the worker threads Proxy::start starts.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the tokio runtime");

@@ -278,10 +278,7 @@ impl Observer {
             Some(Message::PersistInit(init)) => ConnKind::of(init.persist_type),
             _ => self.conn_kind(),
         };
-        self.metrics
-            .messages
-            .with_label_values(&[f.dir.as_str(), t, kind.as_str()])
-            .inc();
+        self.metrics.count_message(f.dir, t, kind);
         match f.dir {
             Direction::ClientToServer if matches!(frame.head, FrameHead::Normal { .. }) => {
                 self.pending_rpc = Some((t, now));
@@ -290,9 +287,7 @@ impl Observer {
             Direction::ServerToClient => {
                 if let Some((req, since)) = self.pending_rpc.take() {
                     self.metrics
-                        .rpc_duration
-                        .with_label_values(&[req])
-                        .observe(now.duration_since(since).as_secs_f64());
+                        .observe_rpc(req, now.duration_since(since).as_secs_f64());
                 }
             }
             Direction::ClientToServer => {}
@@ -491,10 +486,7 @@ impl Observer {
     }
 
     fn count_sib_type(&self, dir: Direction, name: &'static str) {
-        self.metrics
-            .sib_messages
-            .with_label_values(&[dir.as_str(), name])
-            .inc();
+        self.metrics.count_sib(dir, name);
     }
 
     /// Moves the connection between `connections_active` series when its kind changes.

@@ -59,19 +59,24 @@ pub async fn relay(
 ) -> (Relayed, io::Result<()>) {
     let decoding = lock(observer).decoding();
     let ended = [AtomicBool::new(false), AtomicBool::new(false)];
+    // See `Pump::drained`: only where no other thread runs this runtime's I/O driver.
+    let short_read_drains = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
     let pump = |dir: Direction| Pump {
         ends,
         dir,
         observer,
         decoding,
+        short_read_drains,
         stage,
         counter: &bytes[dir.index()],
         ended: &ended,
         total: 0,
     };
-    let c2s = pump(Direction::ClientToServer).run(buffer_size);
-    let s2c = pump(Direction::ServerToClient).run(buffer_size);
-    tokio::pin!(c2s, s2c);
+    // Pinned where they are built: a future moved into a pinned local is laid
+    // out twice in this function's state (every idle connection carries it).
+    let mut c2s = std::pin::pin!(pump(Direction::ClientToServer).run(buffer_size));
+    let mut s2c = std::pin::pin!(pump(Direction::ServerToClient).run(buffer_size));
     let mut done = Relayed::default();
     let (mut c2s_done, mut s2c_done) = (false, false);
     while !(c2s_done && s2c_done) {
@@ -106,6 +111,9 @@ struct Pump<'a> {
     dir: Direction,
     observer: &'a Mutex<Observer>,
     decoding: bool,
+    /// A read shorter than the buffer emptied the socket: skip the read that
+    /// would only say EAGAIN (see [`Pump::drained`]).
+    short_read_drains: bool,
     stage: Option<&'a Mutex<LegacyStage>>,
     counter: &'a IntCounter,
     ended: &'a [AtomicBool; 2],
@@ -153,11 +161,14 @@ impl Pump<'_> {
                     }
                 },
             }
-            let mut buf: Vec<u8> = Vec::with_capacity(buffer_size);
+            let mut buf = buffers::take(buffer_size);
             loop {
                 buf.clear();
                 let n = match self.src().try_read_buf(&mut buf) {
-                    Ok(0) => return self.on_eof().await,
+                    // Boxed, as is the legacy path below: rare paths must not
+                    // grow every idle connection's task (the pump's state is
+                    // as large as its largest await).
+                    Ok(0) => return Box::pin(self.on_eof()).await,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -167,21 +178,43 @@ impl Pump<'_> {
                     None => self.forward(&buf[..n]).await?,
                     Some(stage) => {
                         let rewrite = lock(stage).on_bytes(self.dir, &buf[..n]);
-                        self.deliver(rewrite).await?
+                        Box::pin(self.deliver(rewrite)).await?
                     }
                 };
                 if let Some(end) = flow {
+                    buffers::give_back(buf);
                     return Ok(end);
+                }
+                if n < buffer_size && self.drained() {
+                    break;
                 }
                 // try_read/try_write do not count against tokio's budget: yield now
                 // and then so one busy connection cannot starve the others.
                 tokio::task::consume_budget().await;
             }
-            drop(buf);
+            buffers::give_back(buf);
             if self.decoding {
                 self.decoding = self.observe(|o, dir| o.idle(dir)).unwrap_or(false);
             }
         }
+    }
+
+    /// After a read shorter than the buffer (the socket had no more bytes):
+    /// marks the source not readable without the read that would say EAGAIN
+    /// (one syscall per message and direction saved; haproxy does the same).
+    /// Sound only on a current-thread runtime: its I/O driver cannot run between
+    /// that read and this, so the readiness cleared is the one the read
+    /// consumed, and bytes arriving after the read raise a new edge (epoll is
+    /// edge-triggered) that the driver turns into a new readiness. True when
+    /// cleared.
+    fn drained(&self) -> bool {
+        self.short_read_drains
+            && self
+                .src()
+                .try_io(tokio::io::Interest::READABLE, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                })
+                .is_err()
     }
 
     /// Bytes passed on unchanged: observed, written, their events handled.
@@ -265,6 +298,12 @@ impl Pump<'_> {
             // Both directions are over: closing the sockets sends the FINs.
             return Ok(PumpEnd::Eof);
         }
+        if read_closed(self.dst()) {
+            // The destination has sent its FIN already (epoll said so; no
+            // syscall): the other direction ends at its next read and closing
+            // both sockets sends ours, so a shutdown() would be wasted.
+            return Ok(PumpEnd::Eof);
+        }
         // EOF: pass the half-close on; the other direction goes on.
         match SockRef::from(self.dst()).shutdown(Shutdown::Write) {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -285,6 +324,44 @@ impl Pump<'_> {
                 Err(())
             }
         }
+    }
+}
+
+/// True when the runtime already knows that `s`'s peer has shut down its
+/// sending side (read-closed readiness from epoll), asked without a syscall.
+fn read_closed(s: &TcpStream) -> bool {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let ready = std::pin::pin!(s.ready(tokio::io::Interest::READABLE));
+    matches!(ready.poll(&mut cx), Poll::Ready(Ok(r)) if r.is_read_closed())
+}
+
+/// Read buffers, reused per thread: a buffer is held only while bytes move
+/// (an idle connection holds none), and taking one is not a malloc.
+mod buffers {
+    use std::cell::RefCell;
+
+    /// Free buffers kept per thread (a bounded few: idle memory stays flat).
+    const KEEP: usize = 4;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn take(size: usize) -> Vec<u8> {
+        FREE.with(|f| f.borrow_mut().pop())
+            .filter(|b| b.capacity() == size)
+            .unwrap_or_else(|| Vec::with_capacity(size))
+    }
+
+    pub fn give_back(buf: Vec<u8>) {
+        FREE.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(buf);
+            }
+        });
     }
 }
 

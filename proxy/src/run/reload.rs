@@ -18,13 +18,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::SockRef;
 use tracing::{error, info, warn};
 
 use super::config::Config;
 use super::error::StartError;
 use super::listener::{self, ListenerCtx};
-use super::{connect, spawn_listener, Proxy};
+use super::{spawn_listener, Proxy};
 
 /// What a successful reload changed (listener labels).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -79,13 +78,13 @@ impl Proxy {
             match same {
                 Some(i) => kept.push((i, spec)),
                 None => {
-                    let l = listener::bind(spec.listen, &spec.key)?;
-                    connect::tune(SockRef::from(&l), cfg.relay.keepalive_secs);
-                    let addr = l.local_addr().map_err(|source| StartError::LocalAddr {
-                        key: spec.key.clone(),
-                        source,
-                    })?;
-                    fresh.push((spec, l, addr));
+                    let b = listener::bind_sockets(
+                        spec.listen,
+                        &spec.key,
+                        self.workers.len(),
+                        cfg.relay.keepalive_secs,
+                    )?;
+                    fresh.push((spec, b));
                 }
             }
         }
@@ -95,7 +94,7 @@ impl Proxy {
         let mut own: Vec<SocketAddr> = kept
             .iter()
             .map(|(i, _)| self.running[*i].addr)
-            .chain(fresh.iter().map(|f| f.2))
+            .chain(fresh.iter().map(|f| f.1.addr))
             .collect();
         own.push(self.admin_addr);
         old.guard.set_listeners(own);
@@ -129,14 +128,14 @@ impl Proxy {
             info!(listener = %r.spec.name, addr = %r.addr, "stopped listening (configuration reloaded)");
             summary.removed.push(r.spec.name);
         }
-        for (spec, l, addr) in fresh {
+        for (spec, b) in fresh {
             if let Some(i) = summary.removed.iter().position(|n| *n == spec.name) {
                 summary.removed.remove(i);
                 summary.rebound.push(spec.name.clone());
             } else {
                 summary.added.push(spec.name.clone());
             }
-            let r = spawn_listener(spec, l, addr, &self.live);
+            let r = spawn_listener(spec, b, &self.live, &self.workers);
             self.running.push(r);
         }
         self.listeners = self
