@@ -130,7 +130,7 @@ async fn follow_upstream_false_keeps_accepting() {
     let proxy = run_support::start_route(dead, "[relay]\nfollow_upstream = false\n").await;
     let a = proxy.listener_addr("r").unwrap();
     for _ in 0..5 {
-        // Accepted, then reset (possibly already at connect), never refused.
+        // Accepted, then a clean end of stream, never refused.
         match TcpStream::connect(a).await {
             Ok(mut s) => {
                 let mut b = [0u8; 1];

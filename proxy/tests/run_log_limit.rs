@@ -25,7 +25,7 @@ async fn a_flood_of_refused_upstream_connects_is_summarised() {
     let route = d.listener_addr("r");
     const FLOOD: usize = 300;
     for _ in 0..FLOOD {
-        // The refusal is mirrored as a reset, possibly already at connect.
+        // Each is accepted, then ended cleanly.
         let Ok(mut s) = TcpStream::connect(route).await else {
             continue;
         };

@@ -443,6 +443,38 @@ async fn reopen_when_upstream_accepts(
     }
 }
 
+/// How long a client whose upstream could not be reached may take to close
+/// after our FIN (Slurm clients close at once on EOF, or after MessageTimeout).
+const DRAIN_AFTER_CONNECT_FAILURE: Duration = Duration::from_secs(10);
+
+/// The upstream could not be reached, but the kernel completed the client's
+/// handshake before accept(): end its connection cleanly, with a FIN, then read
+/// and drop what it still sends until it closes, so that no reset is ever sent.
+/// A reset is what a refusal would look like, but slurmctld 22.05 dies on one:
+/// a persistent connection reset after its error was consumed polls as
+/// POLLIN|POLLHUP, which `_conn_readable` treats as fatal ("poll returned
+/// unexpected revents: 0x11"; seen in scripts/lab-test-faults). Failing over
+/// needs connect() itself to fail, which the listener gives new clients by
+/// following its upstream (relay.follow_upstream).
+async fn end_cleanly(client: &TcpStream, within: Duration) {
+    let _ = SockRef::from(client).shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(within, async {
+        loop {
+            if client.readable().await.is_err() {
+                return;
+            }
+            match client.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+}
+
 /// One accepted connection, from the loop guard to the end of the relay.
 async fn handle(
     client: TcpStream,
@@ -458,11 +490,9 @@ async fn handle(
         Ok(c) => c,
         Err(reason) => {
             if reason == "refused" {
-                // The upstream refused: the client sees a reset, as it would
-                // have connecting directly, not a connection that just ends.
-                let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
                 ctx.upstream_refused.notify_one();
             }
+            end_cleanly(&client, DRAIN_AFTER_CONNECT_FAILURE).await;
             return;
         }
     };
