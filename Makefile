@@ -69,7 +69,7 @@ test-lab: build
 	scripts/lab-test-failover
 
 ## test-faults: 200 federated jobs through slurmctld/fedproxy kills, a 30 s partition
-## and a slurmdbd restart, with and without proxies (not yet part of make test)
+## and a slurmdbd restart, with and without proxies (~18 min; not part of make test)
 test-faults: build
 	scripts/install-lab-deps
 	scripts/lab-test-faults
