@@ -32,16 +32,6 @@ impl Drop for TempFile {
     }
 }
 
-async fn echo_once(s: &mut TcpStream, msg: &[u8]) {
-    s.write_all(msg).await.unwrap();
-    let mut got = vec![0u8; msg.len()];
-    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
-        .await
-        .expect("echo")
-        .unwrap();
-    assert_eq!(got, msg);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_open_connections_then_exits_zero() {
     let up = echo_server().await;
@@ -57,7 +47,7 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
     assert_eq!(http_get(admin, "/ready").await.unwrap().status, 200);
 
     let mut open = TcpStream::connect(route).await.unwrap();
-    echo_once(&mut open, b"before SIGTERM").await;
+    run_support::echo_round_trip(&mut open, b"before SIGTERM").await;
 
     let t0 = Instant::now();
     d.signal(libc::SIGTERM);
@@ -75,7 +65,7 @@ async fn sigterm_drains_open_connections_then_exits_zero() {
     })
     .await;
     // ...while the open connection keeps working, and the process waits for it.
-    echo_once(&mut open, b"during the drain").await;
+    run_support::echo_round_trip(&mut open, b"during the drain").await;
     assert!(
         d.child.try_wait().unwrap().is_none(),
         "exited before its connection finished"
@@ -106,7 +96,7 @@ async fn sigint_with_a_stuck_connection_exits_zero_after_the_drain_timeout() {
     );
     let route = d.listener_addr("r");
     let mut stuck = TcpStream::connect(route).await.unwrap();
-    echo_once(&mut stuck, b"idle from now on").await;
+    run_support::echo_round_trip(&mut stuck, b"idle from now on").await;
     let t0 = Instant::now();
     d.signal(libc::SIGINT);
     let status = d.exit_within(Duration::from_secs(10)).await;

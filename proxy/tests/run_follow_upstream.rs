@@ -12,24 +12,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-
-/// An echo upstream on a fixed address; abort the handle to stop it (the
-/// listening socket closes, connects are refused).
-fn echo_on(l: TcpListener) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    })
-}
 
 async fn round_trip(addr: SocketAddr, data: &[u8]) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
@@ -63,7 +45,7 @@ fn following(text: &str, listener: &str) -> f64 {
 async fn a_route_follows_its_upstream_and_others_are_unaffected() {
     let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up_addr = up.local_addr().unwrap();
-    let upstream = echo_on(up);
+    let upstream = run_support::echo_on(up);
     let other = run_support::echo_server().await;
     let proxy = run_support::start(&format!(
         "[[route]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{up_addr}\"\n\
@@ -106,7 +88,7 @@ async fn a_route_follows_its_upstream_and_others_are_unaffected() {
 
     // The upstream is back: the listener accepts again within 1 s, on the same address.
     let back = Instant::now();
-    let upstream = echo_on(TcpListener::bind(up_addr).await.unwrap());
+    let upstream = run_support::echo_on(TcpListener::bind(up_addr).await.unwrap());
     loop {
         match TcpStream::connect(a).await {
             Ok(_) => break,

@@ -15,16 +15,6 @@ use daemon_support::Daemon;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-async fn echo(s: &mut TcpStream, msg: &[u8]) {
-    s.write_all(msg).await.unwrap();
-    let mut got = vec![0u8; msg.len()];
-    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
-        .await
-        .expect("echo")
-        .unwrap();
-    assert_eq!(got, msg);
-}
-
 /// An echo upstream that greets each connection with `hello` first, so a test
 /// can tell which upstream a route reached.
 async fn greeting_echo_server(hello: &'static [u8]) -> SocketAddr {
@@ -71,16 +61,9 @@ async fn sighup_reloads_routes_and_keeps_open_connections() {
     let two = greeting_echo_server(b"two:").await;
     let mut d = Daemon::spawn("hangup", &format!("{ADMIN}{}", route("r", one)));
     let r = d.listener_addr("r");
-    let admin: SocketAddr = d.wait_log(
-        "admin server listening (/metrics, /live, /ready)",
-        ("listener", "admin"),
-    )["addr"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let admin: SocketAddr = d.admin_addr();
     let mut open = connect_greeted(r, b"one:").await;
-    echo(&mut open, b"before SIGHUP").await;
+    run_support::echo_round_trip(&mut open, b"before SIGHUP").await;
 
     // r moves to upstream two, route `added` appears, worker_threads changes.
     let config = format!(
@@ -97,11 +80,11 @@ async fn sighup_reloads_routes_and_keeps_open_connections() {
     let added = d.listener_addr("added");
     let v = d.wait_log("SIGHUP: configuration reloaded", ("level", "INFO"));
     assert!(v["added"].as_str().unwrap().contains("added"), "{v}");
-    echo(&mut open, b"after SIGHUP, still to upstream one").await;
+    run_support::echo_round_trip(&mut open, b"after SIGHUP, still to upstream one").await;
     let mut fresh = connect_greeted(r, b"two:").await;
-    echo(&mut fresh, b"a new connection goes to the new upstream").await;
+    run_support::echo_round_trip(&mut fresh, b"a new connection goes to the new upstream").await;
     let mut via_added = connect_greeted(added, b"one:").await;
-    echo(&mut via_added, b"the added route listens").await;
+    run_support::echo_round_trip(&mut via_added, b"the added route listens").await;
 
     // Removing `added`: it stops accepting, its open connection goes on.
     std::fs::write(d.config_path(), format!("{ADMIN}{}", route("r", two))).unwrap();
@@ -113,8 +96,8 @@ async fn sighup_reloads_routes_and_keeps_open_connections() {
     d.wait_log("SIGHUP: configuration reloaded", ("level", "INFO"));
     let e = TcpStream::connect(added).await.expect_err("removed route");
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
-    echo(&mut via_added, b"a removed route's connection goes on").await;
-    echo(&mut open, b"and the first one too").await;
+    run_support::echo_round_trip(&mut via_added, b"a removed route's connection goes on").await;
+    run_support::echo_round_trip(&mut open, b"and the first one too").await;
 
     // An invalid file changes nothing.
     std::fs::write(d.config_path(), "[relay]\nconnect_timeout_ms = 0\n").unwrap();
@@ -124,9 +107,9 @@ async fn sighup_reloads_routes_and_keeps_open_connections() {
         ("level", "ERROR"),
     );
     assert!(v["error"].as_str().unwrap().contains("no listener"), "{v}");
-    echo(&mut open, b"after a bad SIGHUP").await;
+    run_support::echo_round_trip(&mut open, b"after a bad SIGHUP").await;
     let mut again = connect_greeted(r, b"two:").await;
-    echo(&mut again, b"new connections too").await;
+    run_support::echo_round_trip(&mut again, b"new connections too").await;
 
     let text = run_support::http_get(admin, "/metrics").await.unwrap().body;
     let reloads = |result| {
@@ -160,7 +143,7 @@ async fn a_listener_whose_address_changed_is_rebound() {
         .expect_err("old address closed");
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
     let mut moved = connect_greeted(port, b"one:").await;
-    echo(&mut moved, b"on the new address").await;
-    echo(&mut open, b"the connection from before goes on").await;
+    run_support::echo_round_trip(&mut moved, b"on the new address").await;
+    run_support::echo_round_trip(&mut open, b"the connection from before goes on").await;
     assert!(d.is_running());
 }

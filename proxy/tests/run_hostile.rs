@@ -99,14 +99,7 @@ fn stalled_frames(test: &str, head: &'static [u8], total: u64) -> Option<Outcome
             ),
         );
         let route = d.listener_addr("hostile");
-        let admin: std::net::SocketAddr = d.wait_log(
-            "admin server listening (/metrics, /live, /ready)",
-            ("listener", "admin"),
-        )["addr"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let admin: std::net::SocketAddr = d.admin_addr();
         // Warm up (thread stacks, allocator arenas), then take the baseline.
         for _ in 0..20 {
             let mut s = TcpStream::connect(route).await.unwrap();

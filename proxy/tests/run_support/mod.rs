@@ -173,6 +173,13 @@ pub async fn wait_until<F: Future<Output = bool>>(
 pub async fn echo_server() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    echo_on(l);
+    addr
+}
+
+/// [`echo_server`] on a listener of the caller's; abort the handle to stop it
+/// (the listening socket closes, connects are refused).
+pub fn echo_on(l: TcpListener) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = l.accept().await else {
@@ -184,8 +191,18 @@ pub async fn echo_server() -> SocketAddr {
                 let _ = w.shutdown().await;
             });
         }
-    });
-    addr
+    })
+}
+
+/// Writes `msg` on a connection to an echo upstream and checks it comes back.
+pub async fn echo_round_trip(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).await.unwrap();
+    let mut got = vec![0u8; msg.len()];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut got))
+        .await
+        .expect("echo")
+        .unwrap();
+    assert_eq!(got, msg);
 }
 
 /// An address where nothing listens (connects are refused).
